@@ -155,6 +155,14 @@ create table alarm_events (
     published_at timestamptz
 );
 create index alarm_events_unpublished on alarm_events (id) where published_at is null;
+-- +goose StatementBegin
+create function notify_alarm_event() returns trigger language plpgsql as $$
+begin
+    perform pg_notify('alarm_events', NEW.id::text);
+    return null;
+end $$;
+-- +goose StatementEnd
+create trigger alarm_events_notify after insert on alarm_events for each row execute function notify_alarm_event();
 
 -- The engine's per-vehicle rule state and live view, committed with each batch.
 create table vehicle_state (
@@ -195,3 +203,4 @@ create trigger vehicles_notify after insert or update or delete on vehicles for 
 drop table api_keys, vehicle_state, alarm_events, alarms, positions, trips, zones, corridors, vehicles, carriers;
 drop function positions_partition(timestamptz);
 drop function notify_change();
+drop function notify_alarm_event();
