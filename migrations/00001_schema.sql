@@ -183,13 +183,29 @@ create table api_keys (
     check ((role = 'carrier') = (carrier_id is not null))
 );
 
--- Change notifications for the engine's in-memory index (LISTEN corridor_changes).
+-- Process-wide settings kept across restarts (e.g. the JT/T 808 auth-code secret).
+create table settings (
+    key        text primary key,
+    value      text not null,
+    created_at timestamptz not null default now()
+);
+
+-- Change notifications for the engine's in-memory index (LISTEN corridor_changes), and a counter
+-- per table that the engine compares before each batch, so that a fix never misses a change
+-- committed before it was processed (the notification only makes the reload happen sooner).
+create table change_seq (
+    table_name text primary key,
+    seq        bigint not null default 0
+);
+insert into change_seq (table_name) values ('corridors'), ('zones'), ('trips'), ('vehicles');
+
 -- +goose StatementBegin
 create function notify_change() returns trigger language plpgsql as $$
 declare
     rec record;
 begin
     if TG_OP = 'DELETE' then rec := OLD; else rec := NEW; end if;
+    update change_seq set seq = seq + 1 where table_name = TG_TABLE_NAME;
     perform pg_notify('corridor_changes', json_build_object('table', TG_TABLE_NAME, 'op', TG_OP, 'id', rec.id::text)::text);
     return null;
 end $$;
@@ -200,7 +216,7 @@ create trigger trips_notify after insert or update or delete on trips for each r
 create trigger vehicles_notify after insert or update or delete on vehicles for each row execute function notify_change();
 
 -- +goose Down
-drop table api_keys, vehicle_state, alarm_events, alarms, positions, trips, zones, corridors, vehicles, carriers;
+drop table settings, change_seq, api_keys, vehicle_state, alarm_events, alarms, positions, trips, zones, corridors, vehicles, carriers;
 drop function positions_partition(timestamptz);
 drop function notify_change();
 drop function notify_alarm_event();

@@ -1,0 +1,290 @@
+// Package natsbus is Corridor's NATS adapter: the embedded JetStream server, the TELEMETRY, ALARMS
+// and DEADLETTER streams, publishing with acknowledgements, the engine's durable consumer, the
+// dead-letter channel and the core-NATS live state subjects.
+package natsbus
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/corridor-dev/corridor/pkg/tracking"
+)
+
+// Stream names and subjects (CONTRACT §2).
+const (
+	StreamTelemetry  = "TELEMETRY"
+	StreamAlarms     = "ALARMS"
+	StreamDeadLetter = "DEADLETTER"
+
+	SubjectDeadLetterTelemetry = "deadletter.telemetry"
+	EngineConsumer             = "engine"
+)
+
+// StartEmbedded runs a NATS server with JetStream in this process, listening on addr
+// (host:port) and storing under storeDir. A taken port is a clear error.
+func StartEmbedded(addr, storeDir string, log *slog.Logger) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("CORRIDOR_EMBEDDED_NATS_ADDR %q: %v", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("CORRIDOR_EMBEDDED_NATS_ADDR %q: bad port", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // ":0" means any free port, as with net.Listen
+	} else {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS cannot listen on %s (port taken? set NATS_URL to use that server): %v", addr, err)
+		}
+		ln.Close()
+	}
+	opts := &server.Options{
+		ServerName: "corridor-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded NATS on %s did not become ready", addr)
+	}
+	if log != nil {
+		log.Info("embedded NATS started", "url", ns.ClientURL(), "store", storeDir)
+	}
+	return ns, nil
+}
+
+// Bus is a connection with JetStream.
+type Bus struct {
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Connect dials url and checks that JetStream answers.
+func Connect(ctx context.Context, url, name string, log *slog.Logger) (*Bus, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	nc, err := nats.Connect(url, nats.Name(name), nats.Timeout(5*time.Second),
+		nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return nil, fmt.Errorf("NATS unreachable at %s: %v", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS JetStream: %v", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(actx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS at %s has no JetStream: %v", url, err)
+	}
+	return &Bus{NC: nc, JS: js, log: log}, nil
+}
+
+// Close drains the connection.
+func (b *Bus) Close() {
+	if b.NC != nil {
+		_ = b.NC.Drain()
+		for i := 0; i < 50 && !b.NC.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.NC.Close()
+	}
+}
+
+// Ready reports whether the connection is up.
+func (b *Bus) Ready(ctx context.Context) error {
+	if !b.NC.IsConnected() {
+		return errors.New("NATS not connected")
+	}
+	return nil
+}
+
+// EnsureStreams creates or updates the three streams (idempotent).
+func (b *Bus) EnsureStreams(ctx context.Context) error {
+	cfgs := []jetstream.StreamConfig{
+		{Name: StreamTelemetry, Subjects: []string{"telemetry.>"}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: 8 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+			Description: "positions from gateways, carriers and POST /v1/telemetry"},
+		{Name: StreamAlarms, Subjects: []string{"alarms.>"}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: 90 * 24 * time.Hour, Duplicates: 10 * time.Minute,
+			Description: "alarm changes published by the engine"},
+		{Name: StreamDeadLetter, Subjects: []string{"deadletter.>"}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: 30 * 24 * time.Hour,
+			Description: "inputs that could not be used, with the reason"},
+	}
+	for _, c := range cfgs {
+		if _, err := b.JS.CreateOrUpdateStream(ctx, c); err != nil {
+			return fmt.Errorf("stream %s: %v", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// PublishPositions stores every position in TELEMETRY and returns once JetStream acknowledged
+// them all (de-duplicated by Nats-Msg-Id <vehicle_id>:<ts ns>). It implements the publisher the
+// HTTP push handler and the JT/T 808 gateway need.
+func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) error {
+	if len(ps) == 1 {
+		data, err := json.Marshal(&ps[0])
+		if err != nil {
+			return err
+		}
+		_, err = b.JS.PublishMsg(ctx, &nats.Msg{Subject: ps[0].Subject(), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[0].MsgID()}}})
+		return err
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(ps))
+	for i := range ps {
+		data, err := json.Marshal(&ps[i])
+		if err != nil {
+			return err
+		}
+		f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: ps[i].Subject(), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[i].MsgID()}}})
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// DeadLetter is what CONTRACT §2 publishes on deadletter.telemetry.
+type DeadLetter struct {
+	Reason  string `json:"reason"`
+	Detail  string `json:"detail"`
+	Subject string `json:"subject"`
+	Payload string `json:"payload"` // original bytes, base64
+}
+
+// NewDeadLetter builds a dead letter for an input.
+func NewDeadLetter(reason, detail, subject string, payload []byte) DeadLetter {
+	return DeadLetter{Reason: reason, Detail: detail, Subject: subject, Payload: base64.StdEncoding.EncodeToString(payload)}
+}
+
+// PublishDeadLetters stores dead letters in DEADLETTER and waits for the acks.
+func (b *Bus) PublishDeadLetters(ctx context.Context, dls []DeadLetter) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(dls))
+	for i := range dls {
+		data, err := json.Marshal(&dls[i])
+		if err != nil {
+			return err
+		}
+		f, err := b.JS.PublishAsync(SubjectDeadLetterTelemetry, data)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// PublishAlarmEvent stores one alarm event in ALARMS; msgID de-duplicates republishing.
+func (b *Bus) PublishAlarmEvent(ctx context.Context, subject, msgID string, payload []byte) error {
+	_, err := b.JS.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload,
+		Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}})
+	return err
+}
+
+// PublishLive publishes a vehicle's state on live.<carrier>.<vehicle> (core NATS, not stored).
+func (b *Bus) PublishLive(s *tracking.VehicleState) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data)
+}
+
+// EngineConsumer returns the engine's durable pull consumer on TELEMETRY (created idempotently).
+func (b *Bus) EngineConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	return b.JS.CreateOrUpdateConsumer(ctx, StreamTelemetry, jetstream.ConsumerConfig{
+		Durable:       EngineConsumer,
+		Description:   "corridor engine: validate, store, geofence, rules",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       60 * time.Second,
+		MaxAckPending: 50000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: "telemetry.>",
+		MaxDeliver:    -1,
+	})
+}
+
+// SubscribeLive calls fn for every live state and alarm event (core NATS subscriptions on live.>
+// and alarms.>), for the API's live view and stream. Undecodable messages are logged and skipped.
+func (b *Bus) SubscribeLive(onState func(tracking.VehicleState), onAlarm func(tracking.AlarmEvent)) (func(), error) {
+	s1, err := b.NC.Subscribe("live.>", func(m *nats.Msg) {
+		var s tracking.VehicleState
+		if err := json.Unmarshal(m.Data, &s); err != nil {
+			b.log.Warn("bad live state", "subject", m.Subject, "err", err)
+			return
+		}
+		onState(s)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s2, err := b.NC.Subscribe("alarms.>", func(m *nats.Msg) {
+		var e tracking.AlarmEvent
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			b.log.Warn("bad alarm event", "subject", m.Subject, "err", err)
+			return
+		}
+		onAlarm(e)
+	})
+	if err != nil {
+		_ = s1.Unsubscribe()
+		return nil, err
+	}
+	_ = b.NC.Flush()
+	return func() { _ = s1.Unsubscribe(); _ = s2.Unsubscribe() }, nil
+}
