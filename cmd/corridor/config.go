@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/corridor-dev/corridor/pkg/rules"
+)
+
+// Config is the process configuration, from the environment (CONTRACT §1).
+type Config struct {
+	DatabaseURL      string
+	AutoMigrate      bool
+	NATSURL          string
+	EmbeddedNATSAddr string
+	DataDir          string
+	HTTPAddr         string
+	JT808Addr        string
+	Roles            map[string]bool
+	AdminToken       string
+	LogFormat        string
+	LogLevel         slog.Level
+	Rules            rules.Config
+	Demo             bool
+}
+
+const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"
+
+// loadConfig reads and validates the environment; every problem is one line of the error.
+func loadConfig(getenv func(string) string) (Config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	c := Config{
+		DatabaseURL:      env("DATABASE_URL", defaultDatabaseURL),
+		NATSURL:          env("NATS_URL", ""),
+		EmbeddedNATSAddr: env("CORRIDOR_EMBEDDED_NATS_ADDR", "127.0.0.1:4222"),
+		DataDir:          env("CORRIDOR_DATA_DIR", "./data"),
+		HTTPAddr:         env("CORRIDOR_HTTP_ADDR", ":8080"),
+		AdminToken:       env("CORRIDOR_ADMIN_TOKEN", ""),
+		LogFormat:        env("CORRIDOR_LOG_FORMAT", "json"),
+		Roles:            map[string]bool{},
+	}
+	// CORRIDOR_JT808_ADDR: set but empty disables the gateway.
+	if v, ok := lookup(getenv, "CORRIDOR_JT808_ADDR"); ok {
+		c.JT808Addr = strings.TrimSpace(v)
+		if strings.EqualFold(c.JT808Addr, "off") {
+			c.JT808Addr = ""
+		}
+	} else {
+		c.JT808Addr = ":6808"
+	}
+	switch v := strings.ToLower(env("CORRIDOR_AUTO_MIGRATE", "true")); v {
+	case "true", "1", "yes":
+		c.AutoMigrate = true
+	case "false", "0", "no":
+	default:
+		errs = append(errs, fmt.Errorf("CORRIDOR_AUTO_MIGRATE: %q is not true or false", v))
+	}
+	for _, r := range strings.Split(env("CORRIDOR_ROLES", "gateway,engine,api"), ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case "gateway", "engine", "api":
+			c.Roles[r] = true
+		case "":
+		default:
+			errs = append(errs, fmt.Errorf("CORRIDOR_ROLES: unknown role %q (gateway, engine, api)", r))
+		}
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("CORRIDOR_ROLES: no role"))
+	}
+	for _, a := range []struct{ name, v string }{{"CORRIDOR_HTTP_ADDR", c.HTTPAddr}, {"CORRIDOR_JT808_ADDR", c.JT808Addr}, {"CORRIDOR_EMBEDDED_NATS_ADDR", c.EmbeddedNATSAddr}} {
+		if a.v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port (%v)", a.name, a.v, err))
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("CORRIDOR_ADMIN_TOKEN: must be at least 16 characters"))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("CORRIDOR_LOG_FORMAT: %q is not json or text", c.LogFormat))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(env("CORRIDOR_LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("CORRIDOR_LOG_LEVEL: %q is not debug, info, warn or error", getenv("CORRIDOR_LOG_LEVEL")))
+	}
+	rc, err := rules.ConfigFromEnv(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	} else if err := rc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	c.Rules = rc
+	c.DataDir = filepath.Clean(c.DataDir)
+	return c, errors.Join(errs...)
+}
+
+func lookup(getenv func(string) string, k string) (string, bool) {
+	// getenv cannot tell unset from empty; the process environment can.
+	if v := getenv(k); v != "" {
+		return v, true
+	}
+	if lookupEnv != nil {
+		return lookupEnv(k)
+	}
+	return "", false
+}
+
+// lookupEnv is os.LookupEnv in the binary; tests may replace it.
+var lookupEnv func(string) (string, bool)
+
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// printConfigErrors writes one line per problem.
+func printConfigErrors(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			fmt.Fprintln(w, "corridor: config:", line)
+		}
+	}
+}
