@@ -1,0 +1,676 @@
+// Package engine consumes positions from JetStream, validates them, checks them against the
+// in-memory geofence index, runs the alarm rules, stores history, alarms and rule state in one
+// transaction per batch, then publishes alarm events and live state, and acknowledges the batch.
+// It is the only package that owns goroutines for this flow.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corridor-dev/corridor/pkg/geofence"
+	"github.com/corridor-dev/corridor/pkg/j1939"
+	"github.com/corridor-dev/corridor/pkg/natsbus"
+	"github.com/corridor-dev/corridor/pkg/postgres"
+	"github.com/corridor-dev/corridor/pkg/rules"
+	"github.com/corridor-dev/corridor/pkg/tracking"
+)
+
+// MaxPlausibleKmh is the implied speed between two fixes above which the later one is stored
+// flagged as an implausible jump and drives no rule.
+const MaxPlausibleKmh = 250
+
+// Config tunes the engine.
+type Config struct {
+	Rules     rules.Config
+	BatchSize int              // messages per fetch (default 500)
+	FetchWait time.Duration    // longest wait for a batch to fill (default 100 ms)
+	TickEvery time.Duration    // time-driven rules (signal_lost) period (default 1 s)
+	Now       func() time.Time // server clock (default time.Now)
+}
+
+// Engine is the geofence-and-rules consumer.
+type Engine struct {
+	cfg     Config
+	db      *postgres.DB
+	bus     *natsbus.Bus
+	log     *slog.Logger
+	loader  *loader
+	states  map[string]*vstate // owned by the Run goroutine
+	ready   atomic.Bool
+	kick    chan struct{} // wakes the outbox publisher after a commit
+	metrics *metrics
+}
+
+// vstate is one vehicle's state, owned by the Run goroutine.
+type vstate struct {
+	saved     persisted       // as last committed
+	cur       persisted       // being worked on in the current batch
+	committed json.RawMessage // JSON of saved, to restore after a failed commit
+	live      *tracking.VehicleState
+}
+
+// persisted is what vehicle_state.rules holds.
+type persisted struct {
+	Rules   rules.State `json:"rules"`
+	LastTS  time.Time   `json:"last_ts"` // last fix that drove the rules (for implausible jumps)
+	LastLat float64     `json:"last_lat"`
+	LastLon float64     `json:"last_lon"`
+	Hint    int         `json:"hint"` // geofence segment matched last
+}
+
+// New builds an engine; Run starts it.
+func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg prometheus.Registerer) *Engine {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.FetchWait <= 0 {
+		cfg.FetchWait = 100 * time.Millisecond
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, db: db, bus: bus, log: log, states: map[string]*vstate{},
+		kick: make(chan struct{}, 1), metrics: newMetrics(reg)}
+	e.loader = &loader{db: db, now: cfg.Now}
+	return e
+}
+
+// Ready reports whether the engine has loaded its state and is consuming.
+func (e *Engine) Ready() error {
+	if !e.ready.Load() {
+		return errors.New("engine starting")
+	}
+	return nil
+}
+
+// Run loads state and consumes until ctx ends; the batch in flight is finished first.
+func (e *Engine) Run(ctx context.Context) error {
+	if _, err := e.loader.sync(ctx, true); err != nil {
+		return fmt.Errorf("engine: load: %w", err)
+	}
+	if err := e.loadStates(ctx); err != nil {
+		return fmt.Errorf("engine: load state: %w", err)
+	}
+	cons, err := e.bus.EngineConsumer(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: consumer: %w", err)
+	}
+	go e.db.Listen(ctx, []string{"corridor_changes"},
+		func(ctx context.Context) {
+			if _, err := e.loader.sync(ctx, true); err != nil && ctx.Err() == nil {
+				e.log.Error("engine: resync", "err", err)
+			}
+		},
+		func(_, _ string) {
+			if _, err := e.loader.sync(ctx, false); err != nil && ctx.Err() == nil {
+				e.log.Error("engine: reload", "err", err)
+			}
+		})
+	go e.runOutbox(ctx)
+	e.ready.Store(true)
+	e.log.Info("engine consuming", "stream", natsbus.StreamTelemetry, "consumer", natsbus.EngineConsumer)
+	defer e.ready.Store(false)
+
+	lastTick := time.Time{}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if now := e.cfg.Now(); now.Sub(lastTick) >= e.cfg.TickEvery {
+			lastTick = now
+			if err := e.tick(context.WithoutCancel(ctx), now); err != nil {
+				e.log.Error("engine: tick", "err", err)
+			}
+		}
+		batch, err := cons.Fetch(e.cfg.BatchSize, jetstream.FetchMaxWait(e.cfg.FetchWait))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			e.log.Warn("engine: fetch", "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			e.log.Warn("engine: fetch batch", "err", err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		// The batch is finished even when ctx ends meanwhile: SIGTERM drains in-flight work.
+		if err := e.handle(context.WithoutCancel(ctx), msgs); err != nil {
+			e.log.Error("engine: batch failed; will be redelivered", "messages", len(msgs), "err", err)
+			for _, m := range msgs {
+				_ = m.NakWithDelay(time.Second)
+			}
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (e *Engine) loadStates(ctx context.Context) error {
+	rows, err := e.db.VehicleStates(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		vs := &vstate{committed: r.Rules, live: r.Live}
+		if err := json.Unmarshal(r.Rules, &vs.saved); err != nil {
+			e.log.Error("engine: unreadable vehicle state; starting it afresh", "vehicle_id", r.VehicleID, "err", err)
+			vs.saved = persisted{Hint: -1}
+		}
+		vs.cur = vs.saved
+		e.states[r.VehicleID] = vs
+	}
+	return nil
+}
+
+func (e *Engine) state(vehicleID string) *vstate {
+	vs := e.states[vehicleID]
+	if vs == nil {
+		vs = &vstate{saved: persisted{Hint: -1}, cur: persisted{Hint: -1}}
+		e.states[vehicleID] = vs
+	}
+	return vs
+}
+
+// batchWork collects what one batch commits.
+type batchWork struct {
+	db      postgres.Batch
+	dirty   map[string]*vstate
+	order   []string
+	dead    []natsbus.DeadLetter
+	nDup    int
+	changed map[string]bool // vehicles whose live view changed
+}
+
+func (b *batchWork) touch(id string, vs *vstate) {
+	if b.dirty[id] == nil {
+		b.dirty[id] = vs
+		b.order = append(b.order, id)
+	}
+}
+
+// handle processes one batch of messages: decode, validate, evaluate, commit, publish, ack.
+func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
+	start := time.Now()
+	w, err := e.loader.sync(ctx, false)
+	if err != nil {
+		return err
+	}
+	bw := &batchWork{dirty: map[string]*vstate{}, changed: map[string]bool{}}
+	received := e.cfg.Now()
+	extra := map[string]postgres.EngineVehicle{}
+	for _, m := range msgs {
+		e.process(ctx, w, m, received, bw, extra)
+	}
+	if err := e.commit(ctx, bw); err != nil {
+		e.restore(bw)
+		if len(msgs) > 1 && isDataError(err) {
+			// One message's data is refused by the database: isolate it by going one at a time.
+			e.log.Warn("engine: batch refused by the database; retrying message by message", "err", err)
+			for _, m := range msgs {
+				if err := e.handleOne(ctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if len(msgs) == 1 && isDataError(err) {
+			if derr := e.bus.PublishDeadLetters(ctx, []natsbus.DeadLetter{natsbus.NewDeadLetter(tracking.ReasonInvalidField,
+				"refused by the database: "+err.Error(), msgs[0].Subject(), msgs[0].Data())}); derr != nil {
+				return derr
+			}
+			e.metrics.deadLetters.WithLabelValues(tracking.ReasonInvalidField).Inc()
+			return msgs[0].Ack()
+		}
+		return err
+	}
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			e.log.Warn("engine: ack", "err", err)
+		}
+	}
+	e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (e *Engine) handleOne(ctx context.Context, m jetstream.Msg) error {
+	return e.handle(ctx, []jetstream.Msg{m})
+}
+
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// process handles one message into bw.
+func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, received time.Time, bw *batchWork, extra map[string]postgres.EngineVehicle) {
+	ref := received
+	if md, err := m.Metadata(); err == nil && !md.Timestamp.IsZero() {
+		ref = md.Timestamp // validity is judged against when the fix reached the stream
+	}
+	dead := func(reason, detail string) {
+		bw.dead = append(bw.dead, natsbus.NewDeadLetter(reason, detail, m.Subject(), m.Data()))
+		e.metrics.deadLetters.WithLabelValues(reason).Inc()
+	}
+	p, err := tracking.DecodePosition(m.Data(), ref)
+	if err != nil {
+		dead(tracking.Reason(err), err.Error())
+		return
+	}
+	// telemetry.<carrier>.<vehicle>
+	parts := strings.Split(m.Subject(), ".")
+	if len(parts) != 3 {
+		dead(tracking.ReasonInvalidField, "subject must be telemetry.<carrier_id>.<vehicle_id>")
+		return
+	}
+	if p.CarrierID == "" {
+		dead(tracking.ReasonInvalidField, "carrier_id: required on NATS")
+		return
+	}
+	if parts[1] != p.CarrierID {
+		dead(tracking.ReasonCarrierMismatch, fmt.Sprintf("carrier_id %q does not match the subject's %q", p.CarrierID, parts[1]))
+		return
+	}
+	if parts[2] != p.VehicleID {
+		dead(tracking.ReasonInvalidField, fmt.Sprintf("vehicle_id %q does not match the subject's %q", p.VehicleID, parts[2]))
+		return
+	}
+	v, ok := w.vehicles[p.VehicleID]
+	if !ok {
+		if v, ok = extra[p.VehicleID]; !ok {
+			v2, err := e.db.EngineVehicle(ctx, p.VehicleID)
+			if err == nil {
+				v, ok = v2, true
+				extra[p.VehicleID] = v2
+			}
+		}
+	}
+	if !ok {
+		dead(tracking.ReasonUnknownVehicle, fmt.Sprintf("vehicle %q does not exist", p.VehicleID))
+		return
+	}
+	if v.CarrierID != p.CarrierID {
+		dead(tracking.ReasonCarrierMismatch, fmt.Sprintf("vehicle %q belongs to carrier %q, not %q", p.VehicleID, v.CarrierID, p.CarrierID))
+		return
+	}
+	if len(p.CAN) > 0 {
+		if err := j1939.Apply(&p); err != nil {
+			dead(tracking.ReasonInvalidField, "can: "+err.Error())
+			return
+		}
+	}
+	e.evaluate(w, v, p, received, bw)
+}
+
+// evaluate runs geofence and rules for one valid fix of a known vehicle.
+func (e *Engine) evaluate(w *world, v postgres.EngineVehicle, p tracking.Position, received time.Time, bw *batchWork) {
+	vs := e.state(v.ID)
+	bw.touch(v.ID, vs)
+	sp := tracking.StoredPosition{Position: p, ReceivedAt: received}
+	newer := p.TS.After(vs.cur.LastTS)
+	fix := rules.Fix{TS: p.TS, Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh, DeviceAlarms: p.DeviceAlarms}
+	in := rules.Input{Fix: fix, ReceivedAt: received}
+	var dist *float64
+	var within bool
+	var trip *tracking.Trip
+	if !newer {
+		if p.TS.Before(vs.cur.LastTS) {
+			sp.Flags = append(sp.Flags, tracking.FlagOutOfOrder)
+		} else {
+			bw.nDup++
+		}
+	} else {
+		if !vs.cur.LastTS.IsZero() {
+			dt := p.TS.Sub(vs.cur.LastTS).Hours()
+			if km := haversineKm(vs.cur.LastLat, vs.cur.LastLon, p.Lat, p.Lon); km/dt > MaxPlausibleKmh {
+				sp.Flags = append(sp.Flags, tracking.FlagImplausibleJump)
+				in.Fix.Implausible = true
+			}
+		}
+		if !in.Fix.Implausible {
+			trip = w.activeTrip(v.ID, p.TS)
+			if trip != nil {
+				c := w.corridors[trip.CorridorID]
+				if d, in2, seg, ok := w.index.CheckCorridor(trip.CorridorID, p.Lon, p.Lat, vs.cur.Hint); ok && c != nil {
+					vs.cur.Hint = seg
+					dist, within = &d, in2
+					rt := &rules.Trip{ID: trip.ID, CorridorID: trip.CorridorID, BufferM: c.BufferM, StartsAt: trip.StartsAt, EndsAt: trip.EndsAt}
+					if c.MaxSpeedKmh != nil {
+						rt.MaxSpeedKmh = *c.MaxSpeedKmh
+					}
+					in.Trip = rt
+					in.DistanceM = d
+				} else {
+					e.log.Warn("engine: trip's corridor is not loaded; fix treated as without trip", "trip_id", trip.ID, "corridor_id", trip.CorridorID)
+					trip = nil
+				}
+			}
+			var zbuf [8]*geofence.Zone
+			for _, z := range w.index.ZonesAt(p.Lon, p.Lat, zbuf[:0]) {
+				hit := rules.ZoneHit{ID: z.ID, Kind: z.Kind}
+				if zm := w.zones[z.ID]; zm != nil {
+					hit.ActiveHours = zm.ActiveHours
+				}
+				in.Zones = append(in.Zones, hit)
+			}
+		}
+	}
+	bw.db.Positions = append(bw.db.Positions, sp)
+	var changes []rules.Change
+	vs.cur.Rules, changes = rules.Evaluate(e.cfg.Rules, vs.cur.Rules, in)
+	e.addChanges(v, changes, bw)
+	if newer && !in.Fix.Implausible {
+		vs.cur.LastTS, vs.cur.LastLat, vs.cur.LastLon = p.TS, p.Lat, p.Lon
+		st := tracking.VehicleState{VehicleID: v.ID, CarrierID: v.CarrierID, Plate: v.Plate, TS: p.TS.UTC(), Lat: p.Lat, Lon: p.Lon,
+			SpeedKmh: p.SpeedKmh, HeadingDeg: p.HeadingDeg, DistanceM: dist, UpdatedAt: received.UTC()}
+		switch {
+		case trip == nil:
+			st.Status = tracking.StatusNoTrip
+		case within:
+			st.Status = tracking.StatusOnRoute
+		default:
+			st.Status = tracking.StatusOffRoute
+		}
+		if trip != nil {
+			st.TripID, st.CorridorID = &trip.ID, &trip.CorridorID
+		}
+		if vs.cur.Rules.Offline() {
+			st.Status = tracking.StatusOffline
+		}
+		vs.live = &st
+		bw.changed[v.ID] = true
+	} else if vs.live != nil && vs.live.Status == tracking.StatusOffline && !vs.cur.Rules.Offline() {
+		// an old fix still proves the terminal is alive: signal_lost cleared
+		l := *vs.live
+		l.Status = e.statusOf(w, v.ID, &l)
+		l.UpdatedAt = received.UTC()
+		vs.live = &l
+		bw.changed[v.ID] = true
+	}
+}
+
+// statusOf recomputes the live status of a vehicle that is no longer offline.
+func (e *Engine) statusOf(w *world, vehicleID string, l *tracking.VehicleState) string {
+	if l.TripID == nil || w.activeTrip(vehicleID, l.TS) == nil {
+		return tracking.StatusNoTrip
+	}
+	if l.DistanceM != nil && l.CorridorID != nil {
+		if c := w.corridors[*l.CorridorID]; c != nil && *l.DistanceM <= c.BufferM {
+			return tracking.StatusOnRoute
+		}
+	}
+	return tracking.StatusOffRoute
+}
+
+func (e *Engine) addChanges(v postgres.EngineVehicle, changes []rules.Change, bw *batchWork) {
+	for _, c := range changes {
+		e.metrics.alarmChanges.WithLabelValues(c.Kind, c.Event).Inc()
+		if c.Event == tracking.EventCleared {
+			key := c.ZoneID
+			if key == "" {
+				key = c.DeviceAlarm
+			}
+			bw.db.Changes = append(bw.db.Changes, postgres.AlarmChange{Clear: &postgres.AlarmClear{
+				VehicleID: v.ID, Kind: c.Kind, Key: key, At: c.At}})
+			continue
+		}
+		a := &tracking.Alarm{Kind: c.Kind, VehicleID: v.ID, CarrierID: v.CarrierID, StartedAt: c.StartedAt, RaisedAt: c.At,
+			Position: &tracking.LatLon{Lat: c.Lat, Lon: c.Lon}, DistanceM: c.DistanceM, SpeedKmh: c.SpeedKmh}
+		if c.Lat == 0 && c.Lon == 0 {
+			a.Position = nil
+		}
+		if c.TripID != "" {
+			a.TripID = ptr(c.TripID)
+		}
+		if c.CorridorID != "" {
+			a.CorridorID = ptr(c.CorridorID)
+		}
+		if c.ZoneID != "" {
+			a.ZoneID = ptr(c.ZoneID)
+		}
+		if c.DeviceAlarm != "" {
+			a.DeviceAlarm = ptr(c.DeviceAlarm)
+		}
+		bw.db.Changes = append(bw.db.Changes, postgres.AlarmChange{Raise: a})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// commit stores the batch, then publishes dead letters, live state and alarm events.
+func (e *Engine) commit(ctx context.Context, bw *batchWork) error {
+	if len(bw.dead) > 0 {
+		// Dead letters are stored before the batch is acknowledged: a failure redelivers the batch.
+		if err := e.bus.PublishDeadLetters(ctx, bw.dead); err != nil {
+			return fmt.Errorf("dead letters: %w", err)
+		}
+	}
+	if len(bw.order) == 0 {
+		return nil
+	}
+	jsons := make(map[string]json.RawMessage, len(bw.order))
+	for _, id := range bw.order {
+		vs := bw.dirty[id]
+		j, err := json.Marshal(&vs.cur)
+		if err != nil {
+			return err
+		}
+		jsons[id] = j
+		bw.db.States = append(bw.db.States, postgres.VehicleStateRow{VehicleID: id, Rules: j, Live: vs.live})
+	}
+	res, err := e.db.CommitBatch(ctx, &bw.db)
+	if err != nil {
+		return err
+	}
+	for _, id := range bw.order {
+		vs := bw.dirty[id]
+		vs.saved = vs.cur
+		vs.committed = jsons[id]
+	}
+	e.metrics.fixes.WithLabelValues("stored").Add(float64(res.Inserted))
+	e.metrics.fixes.WithLabelValues("duplicate").Add(float64(len(bw.db.Positions) - res.Inserted))
+	if len(res.Events) > 0 {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+	for _, id := range bw.order {
+		if bw.changed[id] {
+			if err := e.bus.PublishLive(bw.dirty[id].live); err != nil {
+				e.log.Warn("engine: live publish", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// restore puts the vehicles of a failed batch back to their committed state.
+func (e *Engine) restore(bw *batchWork) {
+	for _, id := range bw.order {
+		vs := bw.dirty[id]
+		var p persisted
+		if vs.committed != nil && json.Unmarshal(vs.committed, &p) == nil {
+			vs.saved, vs.cur = p, p
+		} else {
+			vs.saved, vs.cur = persisted{Hint: -1}, persisted{Hint: -1}
+		}
+	}
+}
+
+// tick runs the time-driven rules for vehicles on an active trip, and for vehicles whose
+// deviation or signal_lost may have to clear because their trip ended.
+func (e *Engine) tick(ctx context.Context, now time.Time) error {
+	w, err := e.loader.sync(ctx, false)
+	if err != nil {
+		return err
+	}
+	bw := &batchWork{dirty: map[string]*vstate{}, changed: map[string]bool{}}
+	visit := func(vid string) {
+		v, ok := w.vehicles[vid]
+		if !ok {
+			return
+		}
+		var rt *rules.Trip
+		if t := w.activeTrip(vid, now); t != nil {
+			if c := w.corridors[t.CorridorID]; c != nil {
+				rt = &rules.Trip{ID: t.ID, CorridorID: t.CorridorID, BufferM: c.BufferM, StartsAt: t.StartsAt, EndsAt: t.EndsAt}
+				if c.MaxSpeedKmh != nil {
+					rt.MaxSpeedKmh = *c.MaxSpeedKmh
+				}
+			}
+		}
+		vs := e.states[vid]
+		if vs == nil && rt == nil {
+			return
+		}
+		if vs == nil {
+			vs = e.state(vid)
+		}
+		wasOffline := vs.cur.Rules.Offline()
+		var changes []rules.Change
+		vs.cur.Rules, changes = rules.Tick(e.cfg.Rules, vs.cur.Rules, now, rt)
+		if len(changes) == 0 && wasOffline == vs.cur.Rules.Offline() {
+			return
+		}
+		bw.touch(vid, vs)
+		e.addChanges(v, changes, bw)
+		if wasOffline != vs.cur.Rules.Offline() || vs.live == nil || len(changes) > 0 {
+			var l tracking.VehicleState
+			if vs.live != nil {
+				l = *vs.live
+			} else {
+				l = tracking.VehicleState{VehicleID: vid, CarrierID: v.CarrierID, Plate: v.Plate, TS: now.UTC()}
+				if !vs.cur.LastTS.IsZero() {
+					l.Lat, l.Lon, l.TS = vs.cur.LastLat, vs.cur.LastLon, vs.cur.LastTS.UTC()
+				}
+			}
+			if vs.cur.Rules.Offline() {
+				l.Status = tracking.StatusOffline
+			} else {
+				l.Status = e.statusOf(w, vid, &l)
+			}
+			if rt == nil {
+				l.TripID, l.CorridorID, l.DistanceM = nil, nil, nil
+				if l.Status != tracking.StatusOffline {
+					l.Status = tracking.StatusNoTrip
+				}
+			}
+			l.UpdatedAt = now.UTC()
+			vs.live = &l
+			bw.changed[vid] = true
+		}
+	}
+	seen := map[string]bool{}
+	for vid, trips := range w.trips {
+		for i := range trips {
+			if trips[i].ActiveAt(now) || (trips[i].EndsAt.Before(now) && trips[i].EndsAt.After(now.Add(-time.Minute))) {
+				seen[vid] = true
+				visit(vid)
+				break
+			}
+		}
+	}
+	for vid, vs := range e.states {
+		if !seen[vid] && len(vs.cur.Rules.Active()) > 0 {
+			visit(vid)
+		}
+	}
+	if err := e.commit(ctx, bw); err != nil {
+		e.restore(bw)
+		return err
+	}
+	return nil
+}
+
+// runOutbox publishes stored alarm events to ALARMS: after each commit that wrote some, on the
+// database's notification (changes made by the API), and every second as a safety net.
+func (e *Engine) runOutbox(ctx context.Context) {
+	RunOutbox(ctx, e.db, e.bus, e.log, e.kick)
+}
+
+// RunOutbox publishes alarm events from the database outbox to NATS until ctx ends. Any process
+// that changes alarms runs one (the engine does; an API-only process must too).
+func RunOutbox(ctx context.Context, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, kick chan struct{}) {
+	if kick == nil {
+		kick = make(chan struct{}, 1)
+	}
+	go db.Listen(ctx, []string{"alarm_events"}, func(context.Context) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}, func(_, _ string) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	publish := func(ctx context.Context, ev postgres.PendingAlarmEvent) error {
+		return bus.PublishAlarmEvent(ctx, ev.Subject, fmt.Sprintf("alarm-event-%d", ev.ID), ev.Payload)
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for {
+			n, err := db.PublishPendingAlarmEvents(context.WithoutCancel(ctx), 500, publish)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("outbox: publish", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-t.C:
+		}
+	}
+}
+
+func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371.0088
+	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
+	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
+}
