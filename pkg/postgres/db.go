@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -146,14 +147,9 @@ func (db *DB) Pending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// firstLine folds a multi-line driver error into one line.
 func firstLine(err error) string {
-	s := err.Error()
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // mapError converts database errors to tracking errors (unique and exclusion violations are conflicts,

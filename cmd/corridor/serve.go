@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/corridor-dev/corridor/pkg/engine"
+	"github.com/corridor-dev/corridor/pkg/httpapi"
+	"github.com/corridor-dev/corridor/pkg/jt808/gateway"
+	"github.com/corridor-dev/corridor/pkg/live"
+	"github.com/corridor-dev/corridor/pkg/natsbus"
+	"github.com/corridor-dev/corridor/pkg/postgres"
+	"github.com/corridor-dev/corridor/pkg/tracking"
+)
+
+// app is a running `corridor serve`; tests start one in-process with startApp.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	db        *postgres.DB
+	bus       *natsbus.Bus
+	ns        *natsserver.Server
+	engine    *engine.Engine
+	hub       *live.Hub
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	gw        *gateway.Server
+	gwLn      net.Listener
+	reg       *prometheus.Registry
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	errs      chan error
+	stopLive  func()
+	adminTok  string
+	startedAt time.Time
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "load the Changshou demo data and drive a simulated fleet")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return 2
+	}
+	cfg.Demo = *demo
+	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	a, err := startApp(ctx, cfg, log, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "corridor: serve:", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-a.errs:
+		log.Error("a component failed; shutting down", "err", err)
+		a.stop()
+		return 1
+	}
+	a.stop()
+	log.Info("stopped")
+	return 0
+}
+
+// startApp brings up every configured role, failing fast with one clear error.
+func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*app, error) {
+	a := &app{cfg: cfg, log: log, errs: make(chan error, 4), startedAt: time.Now()}
+	ok := false
+	defer func() {
+		if !ok {
+			a.stop()
+		}
+	}()
+	var err error
+	if a.db, err = postgres.Open(ctx, cfg.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := a.db.Migrate(ctx); err != nil {
+			return nil, err
+		}
+	} else if n, err := a.db.Pending(ctx); err != nil {
+		return nil, fmt.Errorf("migrations: %v", err)
+	} else if n > 0 {
+		return nil, fmt.Errorf("%d database migrations are pending and CORRIDOR_AUTO_MIGRATE=false: run `corridor migrate up`", n)
+	}
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		if a.ns, err = natsbus.StartEmbedded(cfg.EmbeddedNATSAddr, filepath.Join(cfg.DataDir, "nats"), log); err != nil {
+			return nil, err
+		}
+		natsURL = a.ns.ClientURL()
+	}
+	if a.bus, err = natsbus.Connect(ctx, natsURL, "corridor", log); err != nil {
+		return nil, err
+	}
+	if err := a.bus.EnsureStreams(ctx); err != nil {
+		return nil, err
+	}
+	a.reg = prometheus.NewRegistry()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	goRun := func(name string, fn func() error) {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := fn(); err != nil && runCtx.Err() == nil {
+				a.errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	if cfg.Roles["engine"] {
+		a.engine = engine.New(engine.Config{Rules: cfg.Rules}, a.db, a.bus, log.With("role", "engine"), a.reg)
+		goRun("engine", func() error { return a.engine.Run(runCtx) })
+	} else {
+		// The API changes alarms too (ack, resolve): their events leave through the outbox.
+		goRun("outbox", func() error { engine.RunOutbox(runCtx, a.db, a.bus, log, nil); return nil })
+	}
+
+	if cfg.Roles["gateway"] && cfg.JT808Addr != "" {
+		secret, err := a.db.Setting(ctx, "jt808_auth_secret", randomHex(32))
+		if err != nil {
+			return nil, fmt.Errorf("jt808 secret: %v", err)
+		}
+		if a.gwLn, err = net.Listen("tcp", cfg.JT808Addr); err != nil {
+			return nil, fmt.Errorf("JT/T 808 gateway cannot listen on %s: %v", cfg.JT808Addr, err)
+		}
+		a.gw = gateway.New(gateway.Config{Addr: cfg.JT808Addr, AuthSecret: []byte(secret), Log: log.With("role", "gateway")},
+			vehiclesByTerminal{a.db}, a.bus)
+		goRun("gateway", func() error { return a.gw.Serve(runCtx, a.gwLn) })
+		log.Info("JT/T 808 gateway listening", "addr", a.gwLn.Addr().String())
+	}
+
+	if cfg.Roles["api"] {
+		a.adminTok = cfg.AdminToken
+		if a.adminTok == "" {
+			a.adminTok = randomHex(24)
+			fmt.Fprintf(stdout, "corridor: generated admin token (shown once): %s\n", a.adminTok)
+		}
+		a.hub = live.NewHub()
+		if err := a.loadLive(ctx); err != nil {
+			return nil, err
+		}
+		if a.stopLive, err = a.bus.SubscribeLive(func(s tracking.VehicleState) { a.hub.SetState(s) }, a.hub.PublishAlarm); err != nil {
+			return nil, err
+		}
+		handler := httpapi.NewServer(httpapi.Deps{
+			Carriers:   a.db,
+			Vehicles:   a.db,
+			Corridors:  a.db,
+			Zones:      a.db,
+			Trips:      a.db,
+			APIKeys:    a.db,
+			Track:      a.db,
+			Alarms:     a.db,
+			Telemetry:  a.bus,
+			Live:       a.hub,
+			AdminToken: a.adminTok,
+			Ready:      a.ready,
+			Log:        log.With("role", "api"),
+			Metrics:    a.reg,
+			Gatherer:   a.reg,
+		})
+		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("HTTP cannot listen on %s: %v", cfg.HTTPAddr, err)
+		}
+		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return runCtx }}
+		goRun("http", func() error {
+			if err := a.httpSrv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		log.Info("HTTP API listening", "addr", a.httpLn.Addr().String())
+	}
+	ok = true
+	return a, nil
+}
+
+// loadLive seeds the live view from the engine's committed state.
+func (a *app) loadLive(ctx context.Context) error {
+	states, err := a.db.VehicleStates(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		if s.Live != nil {
+			a.hub.SetState(*s.Live)
+		}
+	}
+	return nil
+}
+
+// ready is /readyz: PostGIS, NATS and (when this process runs it) the engine.
+func (a *app) ready(ctx context.Context) error {
+	if err := a.db.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %v", err)
+	}
+	if err := a.bus.Ready(ctx); err != nil {
+		return err
+	}
+	if a.engine != nil {
+		return a.engine.Ready()
+	}
+	return nil
+}
+
+// stop drains: HTTP stops accepting and ends streams, the engine finishes its batch, then NATS
+// and the database close.
+func (a *app) stop() {
+	if a.httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if a.cancel != nil {
+			a.cancel() // ends SSE streams (their context derives from runCtx)
+		}
+		_ = a.httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.stopLive != nil {
+		a.stopLive()
+	}
+	if a.bus != nil {
+		a.bus.Close()
+	}
+	if a.ns != nil {
+		a.ns.Shutdown()
+		a.ns.WaitForShutdown()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// vehiclesByTerminal adapts the database to the gateway's lookup.
+type vehiclesByTerminal struct{ db *postgres.DB }
+
+func (v vehiclesByTerminal) VehicleByTerminal(ctx context.Context, terminalID string) (tracking.Vehicle, error) {
+	return v.db.VehicleByTerminal(ctx, terminalID)
+}
