@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/corridor-dev/corridor/pkg/rules"
 )
@@ -26,6 +28,7 @@ type Config struct {
 	LogFormat        string
 	LogLevel         slog.Level
 	Rules            rules.Config
+	Retention        time.Duration
 	Demo             bool
 }
 
@@ -98,6 +101,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(env("CORRIDOR_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("CORRIDOR_LOG_LEVEL: %q is not debug, info, warn or error", getenv("CORRIDOR_LOG_LEVEL")))
 	}
+	ret := env("CORRIDOR_RETENTION", "180d")
+	if d, err := parseDays(ret); err != nil {
+		errs = append(errs, fmt.Errorf("CORRIDOR_RETENTION: %q is not a duration such as 180d or 4320h", ret))
+	} else if d < 8*24*time.Hour {
+		errs = append(errs, fmt.Errorf("CORRIDOR_RETENTION: %s is shorter than the 7 days for which fixes are accepted (8d at least)", ret))
+	} else {
+		c.Retention = d
+	}
 	rc, err := rules.ConfigFromEnv(getenv)
 	if err != nil {
 		errs = append(errs, err)
@@ -107,6 +118,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.Rules = rc
 	c.DataDir = filepath.Clean(c.DataDir)
 	return c, errors.Join(errs...)
+}
+
+// parseDays reads a Go duration, or a whole number of days such as "180d".
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, errors.New("bad days")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func lookup(getenv func(string) string, k string) (string, bool) {

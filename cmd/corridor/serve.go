@@ -133,6 +133,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 
 	if cfg.Roles["engine"] {
+		goRun("history maintenance", func() error { a.maintainHistory(runCtx); return nil })
 		a.engine = engine.New(engine.Config{Rules: cfg.Rules}, a.db, a.bus, log.With("role", "engine"), a.reg)
 		goRun("engine", func() error { return a.engine.Run(runCtx) })
 	} else {
@@ -199,6 +200,31 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	ok = true
 	return a, nil
+}
+
+// maintainHistory keeps day partitions of positions ready ahead of time and drops the ones past
+// CORRIDOR_RETENTION, at start and every hour.
+func (a *app) maintainHistory(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if err := a.db.PrepareDays(ctx, now, 8, 3); err != nil && ctx.Err() == nil {
+			a.log.Error("history: preparing partitions", "err", err)
+		}
+		dropped, err := a.db.DropPartitionsBefore(ctx, now.Add(-a.cfg.Retention))
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("history: retention", "err", err)
+		}
+		if len(dropped) > 0 {
+			a.log.Info("history: retention dropped day partitions", "partitions", dropped, "retention", a.cfg.Retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // loadLive seeds the live view from the engine's committed state.
