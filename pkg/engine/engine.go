@@ -158,15 +158,23 @@ func (e *Engine) Run(ctx context.Context) error {
 		if len(msgs) == 0 {
 			continue
 		}
-		// The batch is finished even when ctx ends meanwhile: SIGTERM drains in-flight work.
-		if err := e.handle(context.WithoutCancel(ctx), msgs); err != nil {
-			e.log.Error("engine: batch failed; will be redelivered", "messages", len(msgs), "err", err)
-			for _, m := range msgs {
-				_ = m.NakWithDelay(time.Second)
+		// The batch is finished even when ctx ends meanwhile: SIGTERM drains in-flight work. A
+		// batch that fails is retried in place (not nak'ed): fetching newer fixes first would
+		// make the failed ones arrive out of order and drive no rule.
+		for attempt := 0; ; attempt++ {
+			err := e.handle(context.WithoutCancel(ctx), msgs)
+			if err == nil {
+				break
 			}
+			e.log.Error("engine: batch failed; retrying it", "messages", len(msgs), "attempt", attempt+1, "err", err)
 			sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
-			continue
+			if ctx.Err() != nil {
+				return nil // not acknowledged: replayed in order at the next start
+			}
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
 		}
 		backoff = 100 * time.Millisecond
 	}
@@ -249,8 +257,8 @@ func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			return nil
 		}
 		if len(msgs) == 1 && isDataError(err) {
-			if derr := e.bus.PublishDeadLetters(ctx, []natsbus.DeadLetter{natsbus.NewDeadLetter(tracking.ReasonInvalidField,
-				"refused by the database: "+err.Error(), msgs[0].Subject(), msgs[0].Data())}); derr != nil {
+			if derr := e.bus.PublishDeadLetters(ctx, []natsbus.DeadLetter{deadLetter(msgs[0], tracking.ReasonInvalidField,
+				"refused by the database: "+err.Error())}); derr != nil {
 				return derr
 			}
 			e.metrics.deadLetters.WithLabelValues(tracking.ReasonInvalidField).Inc()
@@ -265,6 +273,15 @@ func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// deadLetter builds the dead letter of a message, de-duplicated by its stream sequence.
+func deadLetter(m jetstream.Msg, reason, detail string) natsbus.DeadLetter {
+	dl := natsbus.NewDeadLetter(reason, detail, m.Subject(), m.Data())
+	if md, err := m.Metadata(); err == nil {
+		dl.MsgID = fmt.Sprintf("dead-%s-%d", md.Stream, md.Sequence.Stream)
+	}
+	return dl
 }
 
 func (e *Engine) handleOne(ctx context.Context, m jetstream.Msg) error {
@@ -283,7 +300,7 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		ref = md.Timestamp // validity is judged against when the fix reached the stream
 	}
 	dead := func(reason, detail string) {
-		bw.dead = append(bw.dead, natsbus.NewDeadLetter(reason, detail, m.Subject(), m.Data()))
+		bw.dead = append(bw.dead, deadLetter(m, reason, detail))
 		e.metrics.deadLetters.WithLabelValues(reason).Inc()
 	}
 	p, err := tracking.DecodePosition(m.Data(), ref)
