@@ -190,6 +190,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		}
 		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return runCtx }}
+		a.httpSrv.RegisterOnShutdown(a.hub.CloseSubscribers) // open SSE streams end on shutdown
 		goRun("http", func() error {
 			if err := a.httpSrv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
 				return err

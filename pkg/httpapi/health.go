@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/corridor-dev/corridor/api"
+)
+
+// handleHealthz answers 200 while the process runs.
+func (s *server) handleHealthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+// handleReadyz answers 200 when Ready returns nil within 5 s, else 503 with the reason.
+func (s *server) handleReadyz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			w.Header().Set("Retry-After", "1")
+			problem(w, http.StatusServiceUnavailable, problemUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// handleMetrics serves the Prometheus metrics of Gatherer.
+func (s *server) handleMetrics() http.HandlerFunc {
+	h := promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})
+	return h.ServeHTTP
+}
+
+// handleOpenAPI serves api/openapi.yaml.
+func (s *server) handleOpenAPI() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(api.Spec)
+	}
+}
