@@ -29,7 +29,6 @@ type Config struct {
 	LogLevel         slog.Level
 	Rules            rules.Config
 	Retention        time.Duration
-	Demo             bool
 }
 
 const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"

@@ -365,6 +365,18 @@ func TestServeDefaultsEmbeddedNATS(t *testing.T) {
 	if s := live.Features[0].Properties; s.Status != "no_trip" || s.Plate != "P1" || s.DistanceM != nil {
 		t.Fatalf("live %+v", s)
 	}
+	resp, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`corridor_engine_fixes_total{result="stored"} 1`, "corridor_jt808_connections_active 0",
+		"corridor_http_requests_total", "go_goroutines"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
 }
 
 func TestConfigErrorsOneLineEach(t *testing.T) {

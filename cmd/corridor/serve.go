@@ -53,7 +53,7 @@ type app struct {
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "load the Changshou demo data and drive a simulated fleet")
+	demo := fs.Bool("demo", false, "load the Changshou demo data and drive a simulated fleet (not available yet)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,7 +62,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		printConfigErrors(stderr, err)
 		return 2
 	}
-	cfg.Demo = *demo
+	if *demo {
+		// The Changshou demo data and simulated fleet are not built yet: refuse rather than
+		// start without them.
+		fmt.Fprintln(stderr, "corridor: serve --demo: the demo fleet is not available in this version")
+		return 2
+	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	a, err := startApp(ctx, cfg, log, stdout)
 	if err != nil {
@@ -151,6 +156,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		}
 		a.gw = gateway.New(gateway.Config{Addr: cfg.JT808Addr, AuthSecret: []byte(secret), Log: log.With("role", "gateway")},
 			vehiclesByTerminal{a.db}, a.bus)
+		a.reg.MustRegister(newGatewayCollector(a.gw))
 		goRun("gateway", func() error { return a.gw.Serve(runCtx, a.gwLn) })
 		log.Info("JT/T 808 gateway listening", "addr", a.gwLn.Addr().String())
 	}
