@@ -66,5 +66,5 @@ fi
 if ! as_postgres psql -Atqc "select 1 from pg_database where datname='$DB_NAME'" | grep -q 1; then
   as_postgres createdb -O "$ME" "$DB_NAME"
 fi
-as_postgres psql -d "$DB_NAME" -qc 'create extension if not exists postgis' >/dev/null
+PGOPTIONS='-c client_min_messages=warning' as_postgres psql -d "$DB_NAME" -qc 'create extension if not exists postgis' >/dev/null
 log "PostgreSQL $PGVER with PostGIS ready (database $DB_NAME)"
