@@ -467,8 +467,8 @@ func (e *Engine) addChanges(v postgres.EngineVehicle, changes []rules.Change, bw
 		}
 		a := &tracking.Alarm{Kind: c.Kind, VehicleID: v.ID, CarrierID: v.CarrierID, StartedAt: c.StartedAt, RaisedAt: c.At,
 			Position: &tracking.LatLon{Lat: c.Lat, Lon: c.Lon}, DistanceM: c.DistanceM, SpeedKmh: c.SpeedKmh}
-		if c.Lat == 0 && c.Lon == 0 {
-			a.Position = nil
+		if c.NoPosition {
+			a.Position = nil // signal_lost of a vehicle that never sent a fix
 		}
 		if c.TripID != "" {
 			a.TripID = ptr(c.TripID)

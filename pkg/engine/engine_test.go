@@ -20,7 +20,7 @@ import (
 )
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	db   *postgres.DB
 	bus  *natsbus.Bus
 	stop func()
@@ -29,7 +29,9 @@ type env struct {
 	dead []natsbus.DeadLetter
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
@@ -80,10 +82,14 @@ func (e *env) start() {
 			e.t.Errorf("engine: %v", err)
 		}
 	}()
-	waitFor(e.t, 10*time.Second, "engine ready", func() bool { return eng.Ready() == nil })
+	waitForTB(e.t, 10*time.Second, "engine ready", func() bool { return eng.Ready() == nil })
 	e.stop = func() { cancel(); <-done }
 	e.t.Cleanup(func() { cancel(); <-done })
 }
+
+func (e *env) execB(sql string, args ...any) { e.t.Helper(); e.exec(sql, args...) }
+
+func (e *env) startB() { e.start() }
 
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()
@@ -112,6 +118,11 @@ func (e *env) deadLetters() []natsbus.DeadLetter {
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	waitForTB(t, d, what, cond)
+}
+
+func waitForTB(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
