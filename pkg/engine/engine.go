@@ -423,19 +423,12 @@ func (e *Engine) evaluate(w *world, v postgres.EngineVehicle, p tracking.Positio
 			st.Status = tracking.StatusOffRoute
 		}
 		if trip != nil {
-			st.TripID, st.CorridorID = &trip.ID, &trip.CorridorID
+			st.TripID, st.CorridorID = ptr(trip.ID), ptr(trip.CorridorID)
 		}
 		if vs.cur.Rules.Offline() {
 			st.Status = tracking.StatusOffline
 		}
 		vs.live = &st
-		bw.changed[v.ID] = true
-	} else if vs.live != nil && vs.live.Status == tracking.StatusOffline && !vs.cur.Rules.Offline() {
-		// an old fix still proves the terminal is alive: signal_lost cleared
-		l := *vs.live
-		l.Status = e.statusOf(w, v.ID, &l)
-		l.UpdatedAt = received.UTC()
-		vs.live = &l
 		bw.changed[v.ID] = true
 	}
 }
