@@ -266,10 +266,10 @@ func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		return err
 	}
-	for _, m := range msgs {
-		if err := m.Ack(); err != nil {
-			e.log.Warn("engine: ack", "err", err)
-		}
+	// The consumer acknowledges all messages up to the one acknowledged (AckAll): a batch is
+	// acknowledged by its last message once all of it is committed.
+	if err := msgs[len(msgs)-1].Ack(); err != nil {
+		e.log.Warn("engine: ack", "err", err)
 	}
 	e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 	return nil

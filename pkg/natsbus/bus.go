@@ -261,9 +261,11 @@ func (b *Bus) PublishLive(s *tracking.VehicleState) error {
 // out of order past the floor are harmless to see twice.
 func (b *Bus) EngineConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
-		Durable:       EngineConsumer,
-		Description:   "corridor engine: validate, store, geofence, rules",
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		Durable:     EngineConsumer,
+		Description: "corridor engine: validate, store, geofence, rules",
+		// One engine processes the consumer's messages in stream order, so acknowledging a
+		// batch's last message acknowledges the batch (one ack instead of hundreds).
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       30 * time.Second,
 		MaxAckPending: 50000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
