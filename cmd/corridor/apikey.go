@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
@@ -38,15 +37,9 @@ func cmdAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "corridor apikey: --role must be admin, dispatcher, safety or carrier (got %q)\n", *role)
 		return 2
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return 2
-	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "corridor apikey:", err)
-		return 1
+	cfg, db, code := openDB(ctx, "apikey", getenv, stderr)
+	if db == nil {
+		return code
 	}
 	defer db.Close()
 	if cfg.AutoMigrate {

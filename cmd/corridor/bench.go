@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/corridor-dev/corridor/pkg/geofence/geobench"
-	"github.com/corridor-dev/corridor/pkg/postgres"
 )
 
 func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -26,15 +25,9 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return 2
-	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "corridor bench:", err)
-		return 1
+	_, db, code := openDB(ctx, "bench", getenv, stderr)
+	if db == nil {
+		return code
 	}
 	defer db.Close()
 	if _, err := db.Pool.Exec(ctx, "create extension if not exists postgis"); err != nil {

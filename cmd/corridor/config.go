@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/rules"
 )
 
@@ -160,4 +162,20 @@ func printConfigErrors(w io.Writer, err error) {
 			fmt.Fprintln(w, "corridor: config:", line)
 		}
 	}
+}
+
+// openDB loads the configuration and opens the database for a one-shot subcommand; on failure
+// it has printed why and returns the exit code.
+func openDB(ctx context.Context, name string, getenv func(string) string, stderr io.Writer) (Config, *postgres.DB, int) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return cfg, nil, 2
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, newLogger(cfg.LogFormat, cfg.LogLevel, stderr))
+	if err != nil {
+		fmt.Fprintf(stderr, "corridor %s: %v\n", name, err)
+		return cfg, nil, 1
+	}
+	return cfg, db, 0
 }

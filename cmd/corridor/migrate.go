@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-
-	"github.com/corridor-dev/corridor/pkg/postgres"
 )
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -18,16 +16,9 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "corridor migrate: unknown subcommand %q (up, status)\n", sub)
 		return 2
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return 2
-	}
-	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "corridor migrate:", err)
-		return 1
+	_, db, code := openDB(ctx, "migrate", getenv, stderr)
+	if db == nil {
+		return code
 	}
 	defer db.Close()
 	if sub == "up" {

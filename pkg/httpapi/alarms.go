@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -110,42 +111,22 @@ func (s *server) handleAlarmGet() http.HandlerFunc {
 // handleAlarmAck: POST /v1/alarms/{id}/ack {"note"?} (the body may be empty) → 200 Alarm with
 // state acknowledged; 409 for a resolved alarm.
 func (s *server) handleAlarmAck() http.HandlerFunc {
-	type request struct {
-		Note *string `json:"note"`
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		data, err := readBody(w, r)
-		if err != nil {
-			s.writeBodyError(w, r, err)
-			return
-		}
-		var req request
-		if strings.TrimSpace(string(data)) != "" {
-			if err := unmarshal(data, &req); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		if req.Note != nil && len(*req.Note) > 2000 {
-			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "note", Message: "at most 2000 bytes"}))
-			return
-		}
-		if _, err := s.alarmFor(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		a, err := s.Alarms.AckAlarm(r.Context(), chi.URLParam(r, "id"), who(principal(r)), req.Note)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, a)
-	}
+	return s.alarmStateChange(false, func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error) {
+		return s.Alarms.AckAlarm(ctx, id, by, note)
+	})
 }
 
 // handleAlarmResolve: POST /v1/alarms/{id}/resolve {"note"} (required, not blank) → 200 Alarm
 // with state resolved.
 func (s *server) handleAlarmResolve() http.HandlerFunc {
+	return s.alarmStateChange(true, func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error) {
+		return s.Alarms.ResolveAlarm(ctx, id, by, *note)
+	})
+}
+
+// alarmStateChange is the handler of a change made by a person: it reads the optional or
+// required note, checks the alarm is visible to the caller, and applies the change as them.
+func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error)) http.HandlerFunc {
 	type request struct {
 		Note *string `json:"note"`
 	}
@@ -162,11 +143,18 @@ func (s *server) handleAlarmResolve() http.HandlerFunc {
 				return
 			}
 		}
+		if req.Note != nil {
+			note := strings.TrimSpace(*req.Note)
+			req.Note = &note
+			if note == "" && !noteRequired {
+				req.Note = nil // an empty note on ack keeps the alarm's note
+			}
+		}
 		switch {
-		case req.Note == nil || strings.TrimSpace(*req.Note) == "":
+		case noteRequired && (req.Note == nil || *req.Note == ""):
 			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "note", Message: "required: say how the alarm was handled"}))
 			return
-		case len(*req.Note) > 2000:
+		case req.Note != nil && len(*req.Note) > 2000:
 			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "note", Message: "at most 2000 bytes"}))
 			return
 		}
@@ -174,7 +162,7 @@ func (s *server) handleAlarmResolve() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		a, err := s.Alarms.ResolveAlarm(r.Context(), chi.URLParam(r, "id"), who(principal(r)), strings.TrimSpace(*req.Note))
+		a, err := apply(r.Context(), chi.URLParam(r, "id"), who(principal(r)), req.Note)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

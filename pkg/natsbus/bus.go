@@ -178,6 +178,11 @@ func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) erro
 		}
 		futures = append(futures, f)
 	}
+	return awaitAcks(ctx, futures)
+}
+
+// awaitAcks waits until JetStream acknowledged every publish, or the first failure.
+func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	for _, f := range futures {
 		select {
 		case <-f.Ok():
@@ -223,16 +228,7 @@ func (b *Bus) PublishDeadLetters(ctx context.Context, dls []DeadLetter) error {
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return awaitAcks(ctx, futures)
 }
 
 // PublishAlarmEvent stores one alarm event in ALARMS; msgID de-duplicates republishing.
