@@ -19,7 +19,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	var o geobench.Options
 	fs.IntVar(&o.Corridors, "corridors", 2000, "random corridors")
 	fs.IntVar(&o.Vertices, "vertices", 200, "vertices per corridor")
-	fs.IntVar(&o.Fixes, "fixes", 2000, "fixes (each one PostGIS query)")
+	fs.IntVar(&o.Fixes, "fixes", 5000, "fixes (each one PostGIS query)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	fs.BoolVar(&o.Batched, "batched", true, "also time all fixes in one PostGIS query")
 	if err := fs.Parse(args[1:]); err != nil {
