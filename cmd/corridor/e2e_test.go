@@ -406,3 +406,49 @@ func TestStartupFailsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestRolesSplit runs an engine-only process (probes and metrics, no API) next to an API and
+// gateway process on the same database and NATS: a fix pushed to the API is processed by the
+// engine process and shows up live in the API process.
+func TestRolesSplit(t *testing.T) {
+	dbURL := pgtest.NewURL(t, false)
+	natsURL := startNATS(t)
+	base := map[string]string{"DATABASE_URL": dbURL, "NATS_URL": natsURL, "CORRIDOR_DATA_DIR": t.TempDir()}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for a, b := range base {
+			m[a] = b
+		}
+		return m
+	}
+	eng := startServe(t, with("CORRIDOR_ROLES", "engine"))
+	resp, err := http.Get(eng.base + "/v1/alarms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("engine-only process serves the API: %d", resp.StatusCode)
+	}
+	resp, err = http.Get(eng.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "corridor_engine_batch_seconds") {
+		t.Fatalf("engine metrics missing")
+	}
+	api := startServe(t, with("CORRIDOR_ROLES", "api,gateway"))
+	api.do("POST", "/v1/carriers", map[string]any{"id": "c1", "name": "C1"}, 201, nil)
+	api.do("POST", "/v1/vehicles", map[string]any{"id": "v1", "carrier_id": "c1", "plate": "P1"}, 201, nil)
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	api.do("POST", "/v1/telemetry", fmt.Sprintf(`{"vehicle_id":"v1","ts":%q,"lat":29.8,"lon":107.01}`, ts), 202, nil)
+	var live struct {
+		Features []json.RawMessage `json:"features"`
+	}
+	waitUntil(t, 10*time.Second, "live position through the engine process", func() bool {
+		api.do("GET", "/v1/positions/live", nil, 200, &live)
+		return len(live.Features) == 1
+	})
+}

@@ -191,19 +191,17 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			Metrics:    a.reg,
 			Gatherer:   a.reg,
 		})
-		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("HTTP cannot listen on %s: %v", cfg.HTTPAddr, err)
+		if err := a.serveHTTP(runCtx, handler, goRun); err != nil {
+			return nil, err
 		}
-		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return runCtx }}
 		a.httpSrv.RegisterOnShutdown(a.hub.CloseSubscribers) // open SSE streams end on shutdown
-		goRun("http", func() error {
-			if err := a.httpSrv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
 		log.Info("HTTP API listening", "addr", a.httpLn.Addr().String())
+	} else if cfg.HTTPAddr != "" {
+		// No API role: probes and metrics only.
+		if err := a.serveHTTP(runCtx, httpapi.NewOpsHandler(a.ready, a.reg), goRun); err != nil {
+			return nil, err
+		}
+		log.Info("health and metrics listening", "addr", a.httpLn.Addr().String())
 	}
 	ok = true
 	return a, nil
@@ -232,6 +230,23 @@ func (a *app) maintainHistory(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// serveHTTP listens on CORRIDOR_HTTP_ADDR and serves h until shutdown.
+func (a *app) serveHTTP(runCtx context.Context, h http.Handler, goRun func(string, func() error)) error {
+	var err error
+	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("HTTP cannot listen on %s: %v", a.cfg.HTTPAddr, err)
+	}
+	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return runCtx }}
+	goRun("http", func() error {
+		if err := a.httpSrv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
 }
 
 // loadLive seeds the live view from the engine's committed state.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/corridor-dev/corridor/api"
@@ -43,4 +44,18 @@ func (s *server) handleOpenAPI() http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.Spec)
 	}
+}
+
+// NewOpsHandler serves only /healthz, /readyz and /metrics, for a process that runs no API role
+// (an engine or gateway process still needs probes and metrics). Other paths are 404.
+func NewOpsHandler(ready func(ctx context.Context) error, g prometheus.Gatherer) http.Handler {
+	if ready == nil {
+		ready = func(context.Context) error { return nil }
+	}
+	s := &server{Deps: Deps{Ready: ready, Gatherer: g}}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", s.handleHealthz())
+	mux.Handle("GET /readyz", s.handleReadyz())
+	mux.Handle("GET /metrics", s.handleMetrics())
+	return mux
 }
