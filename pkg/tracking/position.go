@@ -138,6 +138,9 @@ func (w *positionWire) position(now time.Time, index *int) (Position, error) {
 	} else if ts, err := time.Parse(time.RFC3339Nano, *w.TS); err != nil {
 		bad("ts", "must be an RFC 3339 time with offset", ReasonInvalidField)
 	} else {
+		// History keeps microseconds (PostgreSQL timestamptz): fixes within one microsecond are
+		// the same fix everywhere — de-duplication id, rules and history agree.
+		ts = ts.Truncate(time.Microsecond)
 		p.TS = ts
 		switch {
 		case ts.After(now.Add(MaxFutureSkew)):

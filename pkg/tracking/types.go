@@ -132,9 +132,10 @@ type Position struct {
 	CAN          []CANFrame `json:"can,omitempty"`
 }
 
-// MsgID is the JetStream de-duplication id of a position: "<vehicle_id>:<ts as Unix nanoseconds>".
+// MsgID is the JetStream de-duplication id of a position: "<vehicle_id>:<ts as Unix nanoseconds>",
+// the time truncated to the microsecond as history stores it.
 func (p *Position) MsgID() string {
-	return p.VehicleID + ":" + itoa(p.TS.UnixNano())
+	return p.VehicleID + ":" + itoa(p.TS.Truncate(time.Microsecond).UnixNano())
 }
 
 func itoa(n int64) string {
