@@ -19,7 +19,7 @@ import (
 // The writer benchmark compares, in one run and on one database, the history writer
 // (CommitBatch with positions only: COPY into a temporary table + INSERT … ON CONFLICT DO
 // NOTHING, in a transaction) with a plain pgx.CopyFrom of the same rows straight into positions
-// (no de-duplication: a redelivered fix would fail the whole COPY). docs/WRITER-BENCH.md has the
+// (no de-duplication: a redelivered fix would fail the whole COPY). docs/BENCHMARKS.md has the
 // figures and the command:
 //
 //	go test ./pkg/postgres -run '^$' -bench Writer -benchtime 20x -count 5
