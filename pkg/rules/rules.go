@@ -10,8 +10,9 @@
 //     duplicate fix changes nothing at all, not even signal_lost (CONTRACT §4: "changes no
 //     state", "a duplicate changes nothing"). A fix flagged Implausible, or with a zero ts or a
 //     non-finite position, changes nothing either.
-//   - Clearing: every "consecutive compliant fixes" clear uses Config.ClearFixes, including
-//     unauthorized_stop (whose contract default is 2, the default of ClearFixes).
+//   - Clearing: every "consecutive compliant fixes" clear uses Config.ClearFixes, except
+//     unauthorized_stop, which CONTRACT §4 clears with exactly 2 consecutive moving fixes
+//     (StopClearFixes) whatever CORRIDOR_CLEAR_FIXES says.
 //   - A fix without speed, or with a non-finite one, counts neither way for overspeed,
 //     unauthorized_stop and fatigue_driving: it neither extends nor breaks an episode.
 //   - route_deviation belongs to the trip active at its raising fix. It clears when a fix comes
@@ -83,10 +84,15 @@ func (e *evaluator) setCompliant(i, n int) {
 	}
 }
 
-// comply counts one compliant fix for alarm i and clears it once ClearFixes are reached.
+// comply counts one compliant fix for alarm i and clears it once ClearFixes are reached
+// (StopClearFixes for unauthorized_stop, whose clearing the contract fixes at two moving fixes).
 func (e *evaluator) comply(i int, at time.Time, lat, lon float64) {
 	n := e.st.Alarms[i].Compliant + 1
-	if n >= e.cfg.ClearFixes {
+	need := e.cfg.ClearFixes
+	if e.st.Alarms[i].Kind == tracking.AlarmUnauthorizedStop {
+		need = StopClearFixes
+	}
+	if n >= need {
 		e.clear(i, at, lat, lon)
 		return
 	}

@@ -162,3 +162,7 @@ func (st State) OfflineDue(cfg Config, trip *Trip) (due time.Time, ok bool) {
 	}
 	return since.Add(cfg.OfflineAfter), true
 }
+
+// StopClearFixes is how many consecutive fixes at or above MovingKmh clear unauthorized_stop
+// (CONTRACT §4: "2 consecutive fixes at ≥ 5 km/h", not CORRIDOR_CLEAR_FIXES).
+const StopClearFixes = 2
