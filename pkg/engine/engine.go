@@ -433,15 +433,23 @@ func (e *Engine) evaluate(w *world, v postgres.EngineVehicle, p tracking.Positio
 	}
 }
 
-// statusOf recomputes the live status of a vehicle that is no longer offline.
-func (e *Engine) statusOf(w *world, vehicleID string, l *tracking.VehicleState) string {
-	if l.TripID == nil || w.activeTrip(vehicleID, l.TS) == nil {
+// statusOf is the live status of a vehicle that is not offline, from its last position and the
+// trip in l: the distance to that trip's corridor is measured when l does not have it yet.
+func (e *Engine) statusOf(w *world, l *tracking.VehicleState) string {
+	if l.TripID == nil || l.CorridorID == nil {
 		return tracking.StatusNoTrip
 	}
-	if l.DistanceM != nil && l.CorridorID != nil {
-		if c := w.corridors[*l.CorridorID]; c != nil && *l.DistanceM <= c.BufferM {
-			return tracking.StatusOnRoute
+	c := w.corridors[*l.CorridorID]
+	if c == nil {
+		return tracking.StatusNoTrip
+	}
+	if l.DistanceM == nil {
+		if d, _, _, ok := w.index.CheckCorridor(c.ID, l.Lon, l.Lat, -1); ok {
+			l.DistanceM = &d
 		}
+	}
+	if l.DistanceM != nil && *l.DistanceM <= c.BufferM {
+		return tracking.StatusOnRoute
 	}
 	return tracking.StatusOffRoute
 }
@@ -579,26 +587,33 @@ func (e *Engine) tick(ctx context.Context, now time.Time) error {
 		}
 		bw.touch(vid, vs)
 		e.addChanges(v, changes, bw)
+		if vs.live == nil && vs.cur.LastTS.IsZero() {
+			return // never seen: it has no position to show; its signal_lost alarm says enough
+		}
 		if wasOffline != vs.cur.Rules.Offline() || vs.live == nil || len(changes) > 0 {
 			var l tracking.VehicleState
 			if vs.live != nil {
 				l = *vs.live
 			} else {
-				l = tracking.VehicleState{VehicleID: vid, CarrierID: v.CarrierID, Plate: v.Plate, TS: now.UTC()}
-				if !vs.cur.LastTS.IsZero() {
-					l.Lat, l.Lon, l.TS = vs.cur.LastLat, vs.cur.LastLon, vs.cur.LastTS.UTC()
-				}
+				l = tracking.VehicleState{VehicleID: vid, CarrierID: v.CarrierID, Plate: v.Plate,
+					TS: vs.cur.LastTS.UTC(), Lat: vs.cur.LastLat, Lon: vs.cur.LastLon}
 			}
-			if vs.cur.Rules.Offline() {
-				l.Status = tracking.StatusOffline
-			} else {
-				l.Status = e.statusOf(w, vid, &l)
-			}
+			// The trip is the one active now, not the one of the last fix.
 			if rt == nil {
 				l.TripID, l.CorridorID, l.DistanceM = nil, nil, nil
-				if l.Status != tracking.StatusOffline {
-					l.Status = tracking.StatusNoTrip
+			} else if l.TripID == nil || *l.TripID != rt.ID {
+				if l.CorridorID == nil || *l.CorridorID != rt.CorridorID {
+					l.DistanceM = nil // measured from another corridor, or never
 				}
+				l.TripID, l.CorridorID = ptr(rt.ID), ptr(rt.CorridorID)
+			}
+			switch {
+			case vs.cur.Rules.Offline():
+				l.Status = tracking.StatusOffline
+			case rt == nil:
+				l.Status = tracking.StatusNoTrip
+			default:
+				l.Status = e.statusOf(w, &l)
 			}
 			l.UpdatedAt = now.UTC()
 			vs.live = &l
