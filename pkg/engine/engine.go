@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,7 +36,7 @@ const MaxPlausibleKmh = 250
 type Config struct {
 	Rules     rules.Config
 	BatchSize int              // messages per fetch (default 500)
-	FetchWait time.Duration    // longest wait for a batch to fill (default 100 ms)
+	FetchWait time.Duration    // longest wait for a first message before the loop ticks (default 250 ms)
 	TickEvery time.Duration    // time-driven rules (signal_lost) period (default 1 s)
 	Now       func() time.Time // server clock (default time.Now)
 }
@@ -76,7 +77,7 @@ func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg pr
 		cfg.BatchSize = 500
 	}
 	if cfg.FetchWait <= 0 {
-		cfg.FetchWait = 100 * time.Millisecond
+		cfg.FetchWait = 250 * time.Millisecond
 	}
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = time.Second
@@ -138,7 +139,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.log.Error("engine: tick", "err", err)
 			}
 		}
-		batch, err := cons.Fetch(e.cfg.BatchSize, jetstream.FetchMaxWait(e.cfg.FetchWait))
+		msgs, err := e.fetch(cons)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -147,13 +148,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			e.log.Warn("engine: fetch batch", "err", err)
 		}
 		if len(msgs) == 0 {
 			continue
@@ -179,6 +173,29 @@ func (e *Engine) Run(ctx context.Context) error {
 		backoff = 100 * time.Millisecond
 	}
 	return nil
+}
+
+// fetch waits up to FetchWait for the first message, then takes what else is already there, up
+// to BatchSize, without waiting: a lone fix is processed at once, a backlog in full batches.
+func (e *Engine) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	first, err := cons.Next(jetstream.FetchMaxWait(e.cfg.FetchWait))
+	if err != nil {
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	msgs := []jetstream.Msg{first}
+	if e.cfg.BatchSize > 1 {
+		rest, err := cons.FetchNoWait(e.cfg.BatchSize - 1)
+		if err != nil {
+			return msgs, nil // the first one is processed; the rest come next time
+		}
+		for m := range rest.Messages() {
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
