@@ -345,13 +345,18 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 	}
 	v, ok := w.vehicles[p.VehicleID]
 	if !ok {
-		if v, ok = extra[p.VehicleID]; !ok {
+		// Not in the world yet (created a moment ago?): ask the database, once per batch; an
+		// absent vehicle is remembered as such (empty ID) for the rest of the batch.
+		var asked bool
+		if v, asked = extra[p.VehicleID]; !asked {
 			v2, err := e.db.EngineVehicle(ctx, p.VehicleID)
-			if err == nil {
-				v, ok = v2, true
-				extra[p.VehicleID] = v2
+			if err != nil {
+				v2 = postgres.EngineVehicle{}
 			}
+			extra[p.VehicleID] = v2
+			v = v2
 		}
+		ok = v.ID != ""
 	}
 	if !ok {
 		dead(tracking.ReasonUnknownVehicle, fmt.Sprintf("vehicle %q does not exist", p.VehicleID))
