@@ -239,6 +239,7 @@ type batchWork struct {
 	dead    []natsbus.DeadLetter
 	nDup    int
 	changed map[string]bool // vehicles whose live view changed
+	err     error           // an infrastructure failure while processing: retry the batch
 }
 
 func (b *batchWork) touch(id string, vs *vstate) {
@@ -259,7 +260,10 @@ func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	received := e.cfg.Now()
 	extra := map[string]postgres.EngineVehicle{}
 	for _, m := range msgs {
-		e.process(ctx, w, m, received, bw, extra)
+		if e.process(ctx, w, m, received, bw, extra); bw.err != nil {
+			e.restore(bw)
+			return bw.err
+		}
 	}
 	if err := e.commit(ctx, bw); err != nil {
 		e.restore(bw)
@@ -351,6 +355,10 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		if v, asked = extra[p.VehicleID]; !asked {
 			v2, err := e.db.EngineVehicle(ctx, p.VehicleID)
 			if err != nil {
+				if tracking.ErrorCode(err) != tracking.ENOTFOUND {
+					bw.err = err // the database failed, not the fix: the batch is retried
+					return
+				}
 				v2 = postgres.EngineVehicle{}
 			}
 			extra[p.VehicleID] = v2
