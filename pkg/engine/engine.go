@@ -374,20 +374,22 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		dead(tracking.ReasonCarrierMismatch, fmt.Sprintf("vehicle %q belongs to carrier %q, not %q", p.VehicleID, v.CarrierID, p.CarrierID))
 		return
 	}
+	var flags []string
 	if len(p.CAN) > 0 {
+		// The good frames are applied; a frame that cannot be decoded does not cost the fix
+		// its position: it is stored flagged.
 		if err := j1939.Apply(&p); err != nil {
-			dead(tracking.ReasonInvalidField, "can: "+err.Error())
-			return
+			flags = append(flags, tracking.FlagBadCAN)
 		}
 	}
-	e.evaluate(w, v, p, received, bw)
+	e.evaluate(w, v, p, received, bw, flags)
 }
 
 // evaluate runs geofence and rules for one valid fix of a known vehicle.
-func (e *Engine) evaluate(w *world, v postgres.EngineVehicle, p tracking.Position, received time.Time, bw *batchWork) {
+func (e *Engine) evaluate(w *world, v postgres.EngineVehicle, p tracking.Position, received time.Time, bw *batchWork, flags []string) {
 	vs := e.state(v.ID)
 	bw.touch(v.ID, vs)
-	sp := tracking.StoredPosition{Position: p, ReceivedAt: received}
+	sp := tracking.StoredPosition{Position: p, ReceivedAt: received, Flags: flags}
 	newer := p.TS.After(vs.cur.LastTS)
 	fix := rules.Fix{TS: p.TS, Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh, DeviceAlarms: p.DeviceAlarms}
 	in := rules.Input{Fix: fix, ReceivedAt: received}

@@ -32,4 +32,5 @@ type StoredPosition struct {
 const (
 	FlagImplausibleJump = "implausible_jump"
 	FlagOutOfOrder      = "out_of_order"
+	FlagBadCAN          = "bad_can" // some of its J1939 frames could not be decoded
 )
