@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,18 +115,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: consumer: %w", err)
 	}
-	go e.db.Listen(ctx, []string{"corridor_changes"},
-		func(ctx context.Context) {
-			if _, err := e.loader.sync(ctx, true); err != nil && ctx.Err() == nil {
-				e.log.Error("engine: resync", "err", err)
-			}
-		},
-		func(_, _ string) {
-			if _, err := e.loader.sync(ctx, false); err != nil && ctx.Err() == nil {
-				e.log.Error("engine: reload", "err", err)
-			}
-		})
-	go e.runOutbox(ctx)
+	// Changes reach the engine by notification; after a lost connection, the tables whose
+	// change counters moved meanwhile are reloaded whole (notifications sent while it was down
+	// are lost, the counters are not).
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	reload := func(ctx context.Context) {
+		if _, err := e.loader.sync(ctx, false); err != nil && ctx.Err() == nil {
+			e.log.Error("engine: reload", "err", err)
+		}
+	}
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		e.db.Listen(ctx, []string{"corridor_changes"}, reload, func(_, _ string) { reload(ctx) })
+	}()
+	go func() {
+		defer bg.Done()
+		e.runOutbox(ctx)
+	}()
 	e.ready.Store(true)
 	e.log.Info("engine consuming", "stream", natsbus.StreamTelemetry, "consumer", natsbus.EngineConsumer)
 	defer e.ready.Store(false)
@@ -686,17 +694,18 @@ func RunOutbox(ctx context.Context, db *postgres.DB, bus *natsbus.Bus, log *slog
 	if kick == nil {
 		kick = make(chan struct{}, 1)
 	}
-	go db.Listen(ctx, []string{"alarm_events"}, func(context.Context) {
+	wake := func() {
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
-	}, func(_, _ string) {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	})
+	}
+	listening := make(chan struct{})
+	defer func() { <-listening }()
+	go func() {
+		defer close(listening)
+		db.Listen(ctx, []string{"alarm_events"}, func(context.Context) { wake() }, func(_, _ string) { wake() })
+	}()
 	publish := func(ctx context.Context, ev postgres.PendingAlarmEvent) error {
 		return bus.PublishAlarmEvent(ctx, ev.Subject, fmt.Sprintf("alarm-event-%d", ev.ID), ev.Payload)
 	}
