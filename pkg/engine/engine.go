@@ -57,9 +57,8 @@ type Engine struct {
 
 // vstate is one vehicle's state, owned by the Run goroutine.
 type vstate struct {
-	saved     persisted       // as last committed
-	cur       persisted       // being worked on in the current batch
-	committed json.RawMessage // JSON of saved, to restore after a failed commit
+	cur       persisted       // as committed, plus the changes of the batch being worked on
+	committed json.RawMessage // JSON of the state as last committed, to restore after a failed commit
 	live      *tracking.VehicleState
 }
 
@@ -220,11 +219,10 @@ func (e *Engine) loadStates(ctx context.Context) error {
 	}
 	for _, r := range rows {
 		vs := &vstate{committed: r.Rules, live: r.Live}
-		if err := json.Unmarshal(r.Rules, &vs.saved); err != nil {
+		if err := json.Unmarshal(r.Rules, &vs.cur); err != nil {
 			e.log.Error("engine: unreadable vehicle state; starting it afresh", "vehicle_id", r.VehicleID, "err", err)
-			vs.saved = persisted{Hint: -1}
+			vs.cur = persisted{Hint: -1}
 		}
-		vs.cur = vs.saved
 		e.states[r.VehicleID] = vs
 	}
 	return nil
@@ -233,7 +231,7 @@ func (e *Engine) loadStates(ctx context.Context) error {
 func (e *Engine) state(vehicleID string) *vstate {
 	vs := e.states[vehicleID]
 	if vs == nil {
-		vs = &vstate{saved: persisted{Hint: -1}, cur: persisted{Hint: -1}}
+		vs = &vstate{cur: persisted{Hint: -1}}
 		e.states[vehicleID] = vs
 	}
 	return vs
@@ -555,9 +553,7 @@ func (e *Engine) commit(ctx context.Context, bw *batchWork) error {
 		return err
 	}
 	for _, id := range bw.order {
-		vs := bw.dirty[id]
-		vs.saved = vs.cur
-		vs.committed = jsons[id]
+		bw.dirty[id].committed = jsons[id]
 	}
 	e.metrics.fixes.WithLabelValues("stored").Add(float64(res.Inserted))
 	e.metrics.fixes.WithLabelValues("duplicate").Add(float64(len(bw.db.Positions) - res.Inserted))
@@ -583,9 +579,9 @@ func (e *Engine) restore(bw *batchWork) {
 		vs := bw.dirty[id]
 		var p persisted
 		if vs.committed != nil && json.Unmarshal(vs.committed, &p) == nil {
-			vs.saved, vs.cur = p, p
+			vs.cur = p
 		} else {
-			vs.saved, vs.cur = persisted{Hint: -1}, persisted{Hint: -1}
+			vs.cur = persisted{Hint: -1}
 		}
 	}
 }
