@@ -14,6 +14,7 @@ const usage = `corridor — real-time tracking of hazardous-goods trucks along a
 Usage:
   corridor serve [--demo]                         run the backend (gateway, engine, API)
   corridor migrate [up|status]                    apply or list database migrations
+  corridor simulate [flags]                       publish a simulated fleet's telemetry to NATS (demo, load test)
   corridor apikey create --role R [--carrier C] [--name N]
                                                   print a new API token once
   corridor bench geofence [flags]                 engine vs PostGIS per-point throughput
@@ -33,6 +34,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdServe(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "simulate":
+		return cmdSimulate(ctx, args[1:], getenv, stdout, stderr)
 	case "apikey":
 		return cmdAPIKey(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

@@ -53,7 +53,7 @@ type app struct {
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "load the Changshou demo data and drive a simulated fleet (not available yet)")
+	demo := fs.Bool("demo", false, "load the Changshou demo data and drive a simulated fleet")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,17 +62,20 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		printConfigErrors(stderr, err)
 		return 2
 	}
-	if *demo {
-		// The Changshou demo data and simulated fleet are not built yet: refuse rather than
-		// start without them.
-		fmt.Fprintln(stderr, "corridor: serve --demo: the demo fleet is not available in this version")
-		return 2
-	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	a, err := startApp(ctx, cfg, log, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "corridor: serve:", err)
 		return 1
+	}
+	if *demo {
+		// Demo data (Changshou corridors, zones, trucks, trips) and a simulated fleet driving
+		// them, some of it misbehaving; it stops with ctx, before the app closes NATS.
+		if err := startDemo(ctx, a.db, a.bus, log); err != nil {
+			fmt.Fprintln(stderr, "corridor: serve --demo:", err)
+			a.stop()
+			return 1
+		}
 	}
 	select {
 	case <-ctx.Done():
