@@ -17,7 +17,9 @@ services:
 	@bash scripts/services.sh
 
 # Start PostGIS (installing it when absent) and serve on :8080 with embedded NATS — or the NATS
-# server already answering on 127.0.0.1:4222 — and the JT/T 808 gateway on :6808.
+# server already answering on 127.0.0.1:4222 — and the JT/T 808 gateway on :6808, with the
+# Changshou demo fleet (`make run ARGS=` for none).
+ARGS ?= --demo
 run: services build
 	@bash scripts/run.sh $(BIN) $(ARGS)
 
