@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/jt808"
+	"github.com/corridor-dev/corridor/pkg/jt808/jt808test"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
@@ -89,190 +89,25 @@ func ixArray(fs []ixFix, vehicle string) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-// ixLocation builds a JT/T 808 location report body (0x0200, or one item of 0x0704): BCD time in
-// GMT+8, lat/lon in 1e-6°, speed in 0.1 km/h.
+// ixLocation builds the JT/T 808 location report body of fix f (0x0200, or one item of 0x0704):
+// altitude 245 m and additional item 0x31, 11 satellites.
 func ixLocation(status uint32, f ixFix) []byte {
-	b := make([]byte, 0, 40)
-	b = binary.BigEndian.AppendUint32(b, 0) // alarm
-	b = binary.BigEndian.AppendUint32(b, status)
-	b = binary.BigEndian.AppendUint32(b, uint32(math.Round(f.lat*1e6)))
-	b = binary.BigEndian.AppendUint32(b, uint32(math.Round(f.lon*1e6)))
-	b = binary.BigEndian.AppendUint16(b, 245) // altitude m
-	b = binary.BigEndian.AppendUint16(b, uint16(math.Round(f.speed*10)))
-	b = binary.BigEndian.AppendUint16(b, uint16(f.heading))
-	b = append(b, ixBCDTime(f.ts)...)
-	b = append(b, jt808.ExtraSatellites, 1, 11) // additional item 0x31: 11 satellites
-	return b
-}
-
-func ixBCDTime(ts time.Time) []byte {
-	l := ts.In(time.FixedZone("GMT+8", 8*3600))
-	bcd := func(v int) byte { return byte(v/10%10)<<4 | byte(v%10) }
-	return []byte{bcd(l.Year() % 100), bcd(int(l.Month())), bcd(l.Day()), bcd(l.Hour()), bcd(l.Minute()), bcd(l.Second())}
-}
-
-// ixBatch builds a 0x0704 body of type typ.
-func ixBatch(typ byte, items ...[]byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(len(items)))
-	b = append(b, typ)
-	for _, it := range items {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(it)))
-		b = append(b, it...)
-	}
-	return b
+	return jt808test.Location{Status: status, Lat: f.lat, Lon: f.lon, AltitudeM: 245, SpeedKmh: f.speed,
+		Heading: uint16(f.heading), Time: f.ts, Extras: []byte{jt808.ExtraSatellites, 1, 11}}.Body()
 }
 
 // ixCANJSON is the CONTRACT §2 can field with the same two J1939 frames as ixCAN.
 const ixCANJSON = `[{"id":"0CF00400","data":"FFFFFFE02EFFFFFF"},{"id":"18FEEE00","data":"82FFFFFFFFFFFFFF"}]`
 
 // ixCAN builds a 0x0705 body carrying J1939 EEC1 (engine speed ixRPM) and ET1 (coolant ixCoolant)
-// on CAN1 as extended frames.
+// on CAN1 as extended frames, received at 08:30:00.123.
 func ixCAN() []byte {
-	b := binary.BigEndian.AppendUint16(nil, 2)
-	b = append(b, 0x08, 0x30, 0x00, 0x01, 0x23) // receive time 08:30:00.123 (BCD hh mm ss msms)
-	item := func(id uint32, data [8]byte) {
-		b = binary.BigEndian.AppendUint32(b, 1<<30|id) // bit 30: extended frame
-		b = append(b, data[:]...)
-	}
 	rpm := uint16(ixRPM / 0.125)
-	// EEC1, PGN 61444 (0xF004), priority 3, source 0: SPN 190 in bytes 4–5, little-endian.
-	item(0x0CF00400, [8]byte{0xFF, 0xFF, 0xFF, byte(rpm), byte(rpm >> 8), 0xFF, 0xFF, 0xFF})
-	// ET1, PGN 65262 (0xFEEE), priority 6, source 0: SPN 110 in byte 1, offset -40 °C.
-	item(0x18FEEE00, [8]byte{byte(ixCoolant + 40), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
-	return b
-}
-
-// ixTerminal is a simulated JT/T 808 terminal (2013 header unless changed) on a real TCP connection.
-type ixTerminal struct {
-	t      *testing.T
-	conn   net.Conn
-	hdr    jt808.Header
-	serial uint16
-	split  jt808.Splitter
-	queue  []jt808.Frame
-}
-
-func ixDial(t *testing.T, addr, phone string) *ixTerminal {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &ixTerminal{t: t, conn: c, hdr: jt808.Header{Version: jt808.V2013, Phone: phone}, serial: 500}
-}
-
-// frame returns the wire form of a message with the next serial.
-func (tm *ixTerminal) frame(msgID uint16, body []byte) ([]byte, uint16) {
-	tm.t.Helper()
-	tm.serial++
-	b, err := jt808.Encode(tm.hdr, msgID, tm.serial, body)
-	if err != nil {
-		tm.t.Fatal(err)
-	}
-	return b, tm.serial
-}
-
-func (tm *ixTerminal) send(msgID uint16, body []byte) uint16 {
-	tm.t.Helper()
-	b, serial := tm.frame(msgID, body)
-	tm.write(b)
-	return serial
-}
-
-func (tm *ixTerminal) write(b []byte) {
-	tm.t.Helper()
-	_ = tm.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := tm.conn.Write(b); err != nil {
-		tm.t.Fatal(err)
-	}
-}
-
-// ixRewrite unescapes a frame made by jt808.Encode, lets edit change the payload (header, body
-// and check code), and escapes it again.
-func ixRewrite(t *testing.T, frame []byte, edit func(p []byte) []byte) []byte {
-	t.Helper()
-	p, err := jt808.Unescape(nil, frame[1:len(frame)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = edit(p)
-	out := append([]byte{jt808.Flag}, jt808.AppendEscaped(nil, p)...)
-	return append(out, jt808.Flag)
-}
-
-func (tm *ixTerminal) recv() jt808.Frame {
-	tm.t.Helper()
-	buf := make([]byte, 2048)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(tm.queue) == 0 {
-		_ = tm.conn.SetReadDeadline(deadline)
-		n, err := tm.conn.Read(buf)
-		tm.split.Feed(buf[:n], func(b []byte) {
-			f, _, err := jt808.DecodeFrame(b)
-			if err != nil {
-				tm.t.Errorf("gateway sent a bad frame %x: %v", b, err)
-				return
-			}
-			tm.queue = append(tm.queue, f)
-		})
-		if err != nil && len(tm.queue) == 0 {
-			tm.t.Fatalf("terminal %s: read: %v", tm.hdr.Phone, err)
-		}
-	}
-	f := tm.queue[0]
-	tm.queue = tm.queue[1:]
-	if f.Header.Phone != tm.hdr.Phone || f.Header.Version != tm.hdr.Version {
-		tm.t.Fatalf("reply header %+v does not match the terminal's %+v", f.Header, tm.hdr)
-	}
-	return f
-}
-
-// general reads a 0x8001, checks that it answers (serial, msgID), and returns its result.
-func (tm *ixTerminal) general(serial, msgID uint16) byte {
-	tm.t.Helper()
-	f := tm.recv()
-	if f.Header.MsgID != jt808.MsgPlatformResponse || len(f.Body) != 5 {
-		tm.t.Fatalf("want 0x8001 answering %#04x serial %d, got %#04x body %x", msgID, serial, f.Header.MsgID, f.Body)
-	}
-	gotSerial, gotID := binary.BigEndian.Uint16(f.Body[0:2]), binary.BigEndian.Uint16(f.Body[2:4])
-	if gotSerial != serial || gotID != msgID {
-		tm.t.Fatalf("0x8001 answers serial %d msg %#04x, want serial %d msg %#04x", gotSerial, gotID, serial, msgID)
-	}
-	return f.Body[4]
-}
-
-func (tm *ixTerminal) expect(serial, msgID uint16, result byte) {
-	tm.t.Helper()
-	if got := tm.general(serial, msgID); got != result {
-		tm.t.Fatalf("0x8001 to %#04x serial %d: result %d, want %d", msgID, serial, got, result)
-	}
-}
-
-// register sends a 0x0100 (2013 or 2019 layout, as the header) and returns the 0x8100 result and auth code.
-func (tm *ixTerminal) register() (byte, string) {
-	tm.t.Helper()
-	pad := func(s string, n int) []byte { b := make([]byte, n); copy(b, s); return b }
-	body := []byte{0, 50, 0x01, 0x00} // province 50 (Chongqing), city 0x0100
-	if tm.hdr.Version == jt808.V2019 {
-		body = append(body, pad("CORRIDOR", 11)...)
-		body = append(body, pad("HZ-808", 30)...)
-		body = append(body, pad("T0001", 30)...)
-	} else {
-		body = append(body, pad("CORR", 5)...)
-		body = append(body, pad("HZ-808", 20)...)
-		body = append(body, pad("T0001", 7)...)
-	}
-	body = append(body, 2, 0xd3, 0xe5, 'A', '1', '2', '3', '4', '5') // yellow plate 渝A12345 (GBK)
-	serial := tm.send(jt808.MsgRegister, body)
-	f := tm.recv()
-	if f.Header.MsgID != jt808.MsgRegisterResponse || len(f.Body) < 3 {
-		tm.t.Fatalf("want 0x8100, got %#04x body %x", f.Header.MsgID, f.Body)
-	}
-	if got := binary.BigEndian.Uint16(f.Body[0:2]); got != serial {
-		tm.t.Fatalf("0x8100 answers serial %d, want %d", got, serial)
-	}
-	return f.Body[2], string(f.Body[3:])
+	return jt808test.CAN(8*time.Hour+30*time.Minute+123*time.Millisecond,
+		// EEC1, PGN 61444 (0xF004), priority 3, source 0: SPN 190 in bytes 4–5, little-endian.
+		jt808.CANItem{Extended: true, ID: 0x0CF00400, Data: [8]byte{0xFF, 0xFF, 0xFF, byte(rpm), byte(rpm >> 8), 0xFF, 0xFF, 0xFF}},
+		// ET1, PGN 65262 (0xFEEE), priority 6, source 0: SPN 110 in byte 1, offset -40 °C.
+		jt808.CANItem{Extended: true, ID: 0x18FEEE00, Data: [8]byte{byte(ixCoolant + 40), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}})
 }
 
 type ixTrackResp struct {
@@ -350,90 +185,83 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 
 	// ---- Vehicle A over JT/T 808 ----
 	// An unregistered terminal gets 0x8100 result 4 and no auth code.
-	stranger := ixDial(t, jtAddr, "013999999999")
-	if res, code := stranger.register(); res != jt808.RegisterTerminalUnknown || code != "" {
+	stranger := jt808test.Dial(t, jtAddr, jt808.V2013, "013999999999")
+	if res, code := stranger.Register(); res != jt808.RegisterTerminalUnknown || code != "" {
 		t.Fatalf("unregistered terminal: 0x8100 result %d code %q, want 4 and none", res, code)
 	}
 
-	tm := ixDial(t, jtAddr, "013812345678")
+	tm := jt808test.Dial(t, jtAddr, jt808.V2013, "013812345678")
 	// A report before authentication is answered but is not a position.
 	early := ixFix{ts: t0.Add(30 * time.Second), lat: 29.8002, lon: 107.002, speed: 41}
 	neverStored[early.ts] = "report before authentication"
-	s := tm.send(jt808.MsgLocation, ixLocation(jt808.StatusFixValid|jt808.StatusACC, early))
-	if res := tm.general(s, jt808.MsgLocation); res == jt808.ResultOK {
+	s := tm.Send(jt808.MsgLocation, ixLocation(jt808.StatusFixValid|jt808.StatusACC, early))
+	if res := tm.General(s, jt808.MsgLocation); res == jt808.ResultOK {
 		t.Logf("note: an unauthenticated report is answered with result 0 (the terminal will drop it)")
 	}
-	res, code := tm.register()
+	res, code := tm.Register()
 	if res != jt808.RegisterOK || code == "" {
 		t.Fatalf("register: 0x8100 result %d code %q, want 0 and an auth code", res, code)
 	}
-	s = tm.send(jt808.MsgAuth, []byte(code))
-	tm.expect(s, jt808.MsgAuth, jt808.ResultOK)
+	tm.Auth(code)
 
 	st := uint32(jt808.StatusFixValid | jt808.StatusACC)
 	// Fixes 0 and 1 in one 0x0704 batch.
-	s = tm.send(jt808.MsgBatchLocation, ixBatch(0, ixLocation(st, track[0]), ixLocation(st, track[1])))
-	tm.expect(s, jt808.MsgBatchLocation, jt808.ResultOK)
-	s = tm.send(jt808.MsgLocation, ixLocation(st, track[2]))
-	tm.expect(s, jt808.MsgLocation, jt808.ResultOK)
+	s = tm.Send(jt808.MsgBatchLocation, jt808test.Batch(0, ixLocation(st, track[0]), ixLocation(st, track[1])))
+	tm.ExpectGeneral(s, jt808.MsgBatchLocation, jt808.ResultOK)
+	s = tm.Send(jt808.MsgLocation, ixLocation(st, track[2]))
+	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 
 	// A report with a bad check code: 0x8001 result 2 to its serial, not stored, connection kept.
 	bad := ixFix{ts: t0.Add(150 * time.Second), lat: 29.8004, lon: 107.008, speed: 43}
 	neverStored[bad.ts] = "frame with a bad check code"
-	fr, s := tm.frame(jt808.MsgLocation, ixLocation(st, bad))
-	tm.write(ixRewrite(t, fr, func(p []byte) []byte { p[len(p)-1] ^= 0x5a; return p }))
-	tm.expect(s, jt808.MsgLocation, jt808.ResultBadMessage)
+	fr, s := tm.Frame(jt808.MsgLocation, ixLocation(st, bad))
+	tm.Write(jt808test.Rewrite(t, fr, func(p []byte) []byte { p[len(p)-1] ^= 0x5a; return p }))
+	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultBadMessage)
 	// A frame whose body length disagrees with its attributes: result 2 as well.
-	fr, s = tm.frame(jt808.MsgHeartbeat, nil)
-	tm.write(ixRewrite(t, fr, func(p []byte) []byte {
+	fr, s = tm.Frame(jt808.MsgHeartbeat, nil)
+	tm.Write(jt808test.Rewrite(t, fr, func(p []byte) []byte {
 		p = p[:len(p)-1]
 		binary.BigEndian.PutUint16(p[2:4], 7) // claims a 7-byte body, has none
 		return append(p, jt808.Checksum(p))
 	}))
-	tm.expect(s, jt808.MsgHeartbeat, jt808.ResultBadMessage)
-	s = tm.send(jt808.MsgHeartbeat, nil)
-	tm.expect(s, jt808.MsgHeartbeat, jt808.ResultOK)
+	tm.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultBadMessage)
+	s = tm.Send(jt808.MsgHeartbeat, nil)
+	tm.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
 
 	// CAN bus data, then the report that carries it.
-	s = tm.send(jt808.MsgCANData, ixCAN())
-	tm.expect(s, jt808.MsgCANData, jt808.ResultOK)
-	s = tm.send(jt808.MsgLocation, ixLocation(st, track[ixCANFix]))
-	tm.expect(s, jt808.MsgLocation, jt808.ResultOK)
+	s = tm.Send(jt808.MsgCANData, ixCAN())
+	tm.ExpectGeneral(s, jt808.MsgCANData, jt808.ResultOK)
+	s = tm.Send(jt808.MsgLocation, ixLocation(st, track[ixCANFix]))
+	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 
 	// A report without a valid fix (status bit 1 clear) is answered 0 and is not a position.
 	nofix := ixFix{ts: t0.Add(210 * time.Second), lat: 29.8005, lon: 107.0105, speed: 44}
 	neverStored[nofix.ts] = "report with status bit 1 clear"
-	s = tm.send(jt808.MsgLocation, ixLocation(jt808.StatusACC, nofix))
-	tm.expect(s, jt808.MsgLocation, jt808.ResultOK)
+	s = tm.Send(jt808.MsgLocation, ixLocation(jt808.StatusACC, nofix))
+	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 
 	// Another connection of the same terminal that has not authenticated: answered, not stored.
-	tm2 := ixDial(t, jtAddr, "013812345678")
+	tm2 := jt808test.Dial(t, jtAddr, jt808.V2013, "013812345678")
 	sneaky := ixFix{ts: t0.Add(270 * time.Second), lat: 29.8006, lon: 107.0135, speed: 45}
 	neverStored[sneaky.ts] = "report on an unauthenticated connection"
-	s = tm2.send(jt808.MsgLocation, ixLocation(st, sneaky))
-	tm2.general(s, jt808.MsgLocation)
+	s = tm2.Send(jt808.MsgLocation, ixLocation(st, sneaky))
+	tm2.General(s, jt808.MsgLocation)
 
 	for _, f := range track[ixCANFix+1:] {
-		s = tm.send(jt808.MsgLocation, ixLocation(st, f))
-		tm.expect(s, jt808.MsgLocation, jt808.ResultOK)
+		s = tm.Send(jt808.MsgLocation, ixLocation(st, f))
+		tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 	}
 
 	// The same terminal with a 2019 header (20-digit phone) on a third connection: it registers,
 	// authenticates with the 2019 body layout, and re-sends the last fix, which stays one fix.
-	tm19 := ixDial(t, jtAddr, "00000000013812345678")
-	tm19.hdr.Version, tm19.hdr.ProtocolVersion = jt808.V2019, 1
-	res, code19 := tm19.register()
+	tm19 := jt808test.Dial(t, jtAddr, jt808.V2019, "00000000013812345678")
+	res, code19 := tm19.Register()
 	if res != jt808.RegisterOK || code19 != code {
 		t.Fatalf("2019 register: result %d code %q, want 0 and %q (same terminal id)", res, code19, code)
 	}
-	auth19 := append([]byte{byte(len(code19))}, code19...)
-	auth19 = append(auth19, "860000000000001"...)
-	auth19 = append(auth19, make([]byte, 20)...)
-	copy(auth19[len(auth19)-20:], "1.0.0")
-	s = tm19.send(jt808.MsgAuth, auth19)
-	tm19.expect(s, jt808.MsgAuth, jt808.ResultOK)
-	s = tm19.send(jt808.MsgLocation, ixLocation(st, track[len(track)-1]))
-	tm19.expect(s, jt808.MsgLocation, jt808.ResultOK)
+	tm19.Auth(code19)
+	s = tm19.Send(jt808.MsgLocation, ixLocation(st, track[len(track)-1]))
+	tm19.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 
 	// ---- Vehicle B over HTTP: one single body, one array, one gzip array ----
 	var acc struct {
@@ -564,8 +392,8 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 	}
 
 	// The gateway kept every connection: the well-behaved terminal still gets answers.
-	s = tm.send(jt808.MsgHeartbeat, nil)
-	tm.expect(s, jt808.MsgHeartbeat, jt808.ResultOK)
+	s = tm.Send(jt808.MsgHeartbeat, nil)
+	tm.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
 }
 
 func ixPtr(p *float64) string {
@@ -586,7 +414,7 @@ func TestIngestSubMicrosecondFixesMatchHistory(t *testing.T) {
 	dbURL := pgtest.NewURL(t, false)
 	natsURL := startNATS(t)
 	srv := startServe(t, map[string]string{"DATABASE_URL": dbURL, "NATS_URL": natsURL, "CORRIDOR_DATA_DIR": t.TempDir(),
-		"CORRIDOR_JT808_ADDR": ""})
+		"CORRIDOR_JT808_ADDR": "off"})
 	srv.do("POST", "/v1/carriers", map[string]any{"id": "c", "name": "C"}, 201, nil)
 	srv.do("POST", "/v1/vehicles", map[string]any{"id": "v", "carrier_id": "c", "plate": "渝D44444"}, 201, nil)
 	var corridor struct {
