@@ -453,20 +453,22 @@ func (ss *session) authenticate(m jt808.Frame) {
 }
 
 // accepting reports whether reports with header h may become positions: the connection is
-// authenticated and h is from the terminal it authenticated as.
+// authenticated and h is from the terminal it authenticated as. When not, it answers the report
+// with result 1 (so the terminal keeps and resends it) and counts it as rejected.
 func (ss *session) accepting(h jt808.Header) bool {
-	if !ss.authed {
-		return false
+	if ss.authed {
+		if tid, ok := h.TerminalID(); ok && tid == ss.terminalID {
+			return true
+		}
 	}
-	tid, ok := h.TerminalID()
-	return ok && tid == ss.terminalID
+	ss.srv.reportsRejected.Add(1)
+	ss.general(h, jt808.ResultFailure)
+	return false
 }
 
 func (ss *session) location(m jt808.Frame) {
 	h := m.Header
 	if !ss.accepting(h) {
-		ss.srv.reportsRejected.Add(1)
-		ss.general(h, jt808.ResultFailure)
 		return
 	}
 	l, err := jt808.ParseLocation(m.Body, ss.srv.cfg.TimeOffset)
@@ -501,8 +503,6 @@ func (ss *session) location(m jt808.Frame) {
 func (ss *session) batch(m jt808.Frame) {
 	h := m.Header
 	if !ss.accepting(h) {
-		ss.srv.reportsRejected.Add(1)
-		ss.general(h, jt808.ResultFailure)
 		return
 	}
 	b, err := jt808.ParseBatch(m.Body, ss.srv.cfg.TimeOffset)
@@ -529,8 +529,6 @@ func (ss *session) batch(m jt808.Frame) {
 func (ss *session) canData(m jt808.Frame) {
 	h := m.Header
 	if !ss.accepting(h) {
-		ss.srv.reportsRejected.Add(1)
-		ss.general(h, jt808.ResultFailure)
 		return
 	}
 	c, err := jt808.ParseCAN(m.Body)
