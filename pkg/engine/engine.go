@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,8 @@ type Engine struct {
 	ready   atomic.Bool
 	kick    chan struct{} // wakes the outbox publisher after a commit
 	metrics *metrics
+	poison  map[uint64]string        // stream sequences whose processing panicked, with why
+	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
 }
 
 // vstate is one vehicle's state, owned by the Run goroutine.
@@ -89,7 +92,7 @@ func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg pr
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, db: db, bus: bus, log: log, states: map[string]*vstate{},
-		kick: make(chan struct{}, 1), metrics: newMetrics(reg)}
+		kick: make(chan struct{}, 1), metrics: newMetrics(reg), poison: map[uint64]string{}}
 	e.loader = &loader{db: db, now: cfg.Now}
 	return e
 }
@@ -266,7 +269,7 @@ func (e *Engine) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	received := e.cfg.Now()
 	extra := map[string]postgres.EngineVehicle{}
 	for _, m := range msgs {
-		if e.process(ctx, w, m, received, bw, extra); bw.err != nil {
+		if e.processSafely(ctx, w, m, received, bw, extra); bw.err != nil {
 			e.restore(bw)
 			return bw.err
 		}
@@ -318,6 +321,32 @@ func (e *Engine) handleOne(ctx context.Context, m jetstream.Msg) error {
 func isDataError(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// processSafely is process, with a panic contained to its message: a bug meeting an odd input
+// must not crash the engine and then crash it again on every replay of that message, stalling
+// every vehicle. The batch fails (state restored) and, when it is retried, that message is
+// dead-lettered without being processed (its payload kept for replay once the bug is fixed).
+func (e *Engine) processSafely(ctx context.Context, w *world, m jetstream.Msg, received time.Time, bw *batchWork, extra map[string]postgres.EngineVehicle) {
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	if why, ok := e.poison[seq]; ok && seq != 0 {
+		bw.dead = append(bw.dead, deadLetter(m, tracking.ReasonInvalidField, "the engine failed on this input: "+why))
+		e.metrics.deadLetters.WithLabelValues(tracking.ReasonInvalidField).Inc()
+		delete(e.poison, seq)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("engine: panic while processing a message; it will be dead-lettered", "subject", m.Subject(),
+				"stream_seq", seq, "panic", r, "stack", string(debug.Stack()))
+			e.poison[seq] = fmt.Sprint(r)
+			bw.err = fmt.Errorf("panic while processing %s (stream sequence %d): %v", m.Subject(), seq, r)
+		}
+	}()
+	e.process(ctx, w, m, received, bw, extra)
 }
 
 // process handles one message into bw.
@@ -387,6 +416,9 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		if err := j1939.Apply(&p); err != nil {
 			flags = append(flags, tracking.FlagBadCAN)
 		}
+	}
+	if e.onFix != nil {
+		e.onFix(&p)
 	}
 	e.evaluate(w, v, p, received, bw, flags)
 }
@@ -576,13 +608,16 @@ func (e *Engine) commit(ctx context.Context, bw *batchWork) error {
 // restore puts the vehicles of a failed batch back to their committed state.
 func (e *Engine) restore(bw *batchWork) {
 	for _, id := range bw.order {
-		vs := bw.dirty[id]
-		var p persisted
-		if vs.committed != nil && json.Unmarshal(vs.committed, &p) == nil {
-			vs.cur = p
-		} else {
-			vs.cur = persisted{Hint: -1}
-		}
+		e.restoreOne(bw.dirty[id])
+	}
+}
+
+func (e *Engine) restoreOne(vs *vstate) {
+	var p persisted
+	if vs.committed != nil && json.Unmarshal(vs.committed, &p) == nil {
+		vs.cur = p
+	} else {
+		vs.cur = persisted{Hint: -1}
 	}
 }
 
