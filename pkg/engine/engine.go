@@ -630,6 +630,20 @@ func (e *Engine) tick(ctx context.Context, now time.Time) error {
 	}
 	bw := &batchWork{dirty: map[string]*vstate{}, changed: map[string]bool{}}
 	visit := func(vid string) {
+		nOrder, nChanges, wasDirty := len(bw.order), len(bw.db.Changes), bw.dirty[vid] != nil
+		defer func() {
+			if r := recover(); r != nil { // a bug must not stop the ticker for every vehicle
+				e.log.Error("engine: panic in the time-driven rules; vehicle skipped this tick", "vehicle_id", vid,
+					"panic", r, "stack", string(debug.Stack()))
+				if vs := e.states[vid]; vs != nil {
+					e.restoreOne(vs)
+				}
+				bw.order, bw.db.Changes = bw.order[:nOrder], bw.db.Changes[:nChanges]
+				if !wasDirty {
+					delete(bw.dirty, vid)
+				}
+			}
+		}()
 		v, ok := w.vehicles[vid]
 		if !ok {
 			return
