@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
+	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
-	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
@@ -143,15 +143,7 @@ func (in *instance) do(method, path string, body any, wantStatus int, out any) {
 	}
 }
 
-func startNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL()
-}
+func startNATS(t *testing.T) string { t.Helper(); return natstest.URL(t) }
 
 func publishFix(t *testing.T, nc *nats.Conn, js interface {
 	PublishMsg(*nats.Msg, ...nats.PubOpt) (*nats.PubAck, error)

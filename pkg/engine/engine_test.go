@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/engine"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
@@ -34,19 +35,7 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 func newEnvB(t testing.TB) *env {
 	t.Helper()
 	db := pgtest.New(t)
-	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	bus, err := natsbus.Connect(context.Background(), ns.ClientURL(), "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	bus := natstest.New(t)
 	e := &env{t: t, db: db, bus: bus}
 	sub, err := bus.NC.Subscribe("alarms.>", func(m *nats.Msg) {
 		var ev tracking.AlarmEvent

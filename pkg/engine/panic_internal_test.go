@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/rules"
@@ -19,21 +20,9 @@ import (
 // around it, in the same batch and after it, are processed; the engine keeps running.
 func TestPanicIsContainedToItsMessage(t *testing.T) {
 	db := pgtest.New(t)
-	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	bus := natstest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bus, err := natsbus.Connect(ctx, ns.ClientURL(), "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, q := range []string{`insert into carriers (id, name) values ('c1', 'C')`,
 		`insert into vehicles (id, carrier_id, plate) values ('v1', 'c1', 'P'), ('v2', 'c1', 'Q')`} {
 		if _, err := db.Pool.Exec(ctx, q); err != nil {

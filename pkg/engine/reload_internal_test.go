@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
-	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/rules"
 )
 
@@ -15,19 +15,7 @@ import (
 // and after the listening connection is killed the engine re-syncs fully when it reconnects.
 func TestNotifyReloadsWithoutFixes(t *testing.T) {
 	db := pgtest.New(t)
-	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	bus, err := natsbus.Connect(context.Background(), ns.ClientURL(), "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	if err := bus.EnsureStreams(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	bus := natstest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var cid string

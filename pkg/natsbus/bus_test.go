@@ -8,25 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
 func start(t *testing.T) *natsbus.Bus {
 	t.Helper()
-	ns, err := natsbus.StartEmbedded("127.0.0.1:0", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	bus, err := natsbus.Connect(context.Background(), ns.ClientURL(), "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	bus := natstest.New(t) // creates the streams once
 	if err := bus.EnsureStreams(context.Background()); err != nil {
 		t.Fatalf("EnsureStreams is not idempotent: %v", err)
 	}
