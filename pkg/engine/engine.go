@@ -349,6 +349,16 @@ func (e *Engine) processSafely(ctx context.Context, w *world, m jetstream.Msg, r
 	e.process(ctx, w, m, received, bw, extra)
 }
 
+// subjectIDs splits telemetry.<carrier>.<vehicle> without allocating.
+func subjectIDs(subject string) (carrier, vehicle string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, "telemetry.")
+	if !ok {
+		return "", "", false
+	}
+	carrier, vehicle, ok = strings.Cut(rest, ".")
+	return carrier, vehicle, ok && carrier != "" && vehicle != "" && !strings.Contains(vehicle, ".")
+}
+
 // process handles one message into bw.
 func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, received time.Time, bw *batchWork, extra map[string]postgres.EngineVehicle) {
 	ref := received
@@ -365,8 +375,8 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		return
 	}
 	// telemetry.<carrier>.<vehicle>
-	parts := strings.Split(m.Subject(), ".")
-	if len(parts) != 3 {
+	subCarrier, subVehicle, okSubject := subjectIDs(m.Subject())
+	if !okSubject {
 		dead(tracking.ReasonInvalidField, "subject must be telemetry.<carrier_id>.<vehicle_id>")
 		return
 	}
@@ -374,12 +384,12 @@ func (e *Engine) process(ctx context.Context, w *world, m jetstream.Msg, receive
 		dead(tracking.ReasonInvalidField, "carrier_id: required on NATS")
 		return
 	}
-	if parts[1] != p.CarrierID {
-		dead(tracking.ReasonCarrierMismatch, fmt.Sprintf("carrier_id %q does not match the subject's %q", p.CarrierID, parts[1]))
+	if subCarrier != p.CarrierID {
+		dead(tracking.ReasonCarrierMismatch, fmt.Sprintf("carrier_id %q does not match the subject's %q", p.CarrierID, subCarrier))
 		return
 	}
-	if parts[2] != p.VehicleID {
-		dead(tracking.ReasonInvalidField, fmt.Sprintf("vehicle_id %q does not match the subject's %q", p.VehicleID, parts[2]))
+	if subVehicle != p.VehicleID {
+		dead(tracking.ReasonInvalidField, fmt.Sprintf("vehicle_id %q does not match the subject's %q", p.VehicleID, subVehicle))
 		return
 	}
 	v, ok := w.vehicles[p.VehicleID]
