@@ -5,7 +5,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,42 +192,6 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 		}
 	}
 	return nil
-}
-
-// DeadLetter is what CONTRACT §2 publishes on deadletter.telemetry.
-type DeadLetter struct {
-	Reason  string `json:"reason"`
-	Detail  string `json:"detail"`
-	Subject string `json:"subject"`
-	Payload string `json:"payload"` // original bytes, base64
-	// MsgID, when set, de-duplicates the dead letter of a message seen twice (not published).
-	MsgID string `json:"-"`
-}
-
-// NewDeadLetter builds a dead letter for an input.
-func NewDeadLetter(reason, detail, subject string, payload []byte) DeadLetter {
-	return DeadLetter{Reason: reason, Detail: detail, Subject: subject, Payload: base64.StdEncoding.EncodeToString(payload)}
-}
-
-// PublishDeadLetters stores dead letters in DEADLETTER and waits for the acks.
-func (b *Bus) PublishDeadLetters(ctx context.Context, dls []DeadLetter) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(dls))
-	for i := range dls {
-		data, err := json.Marshal(&dls[i])
-		if err != nil {
-			return err
-		}
-		m := &nats.Msg{Subject: SubjectDeadLetterTelemetry, Data: data}
-		if dls[i].MsgID != "" {
-			m.Header = nats.Header{jetstream.MsgIDHeader: []string{dls[i].MsgID}}
-		}
-		f, err := b.JS.PublishMsgAsync(m)
-		if err != nil {
-			return err
-		}
-		futures = append(futures, f)
-	}
-	return awaitAcks(ctx, futures)
 }
 
 // PublishAlarmEvent stores one alarm event in ALARMS; msgID de-duplicates republishing.

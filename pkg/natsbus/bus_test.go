@@ -67,11 +67,12 @@ func TestDeadLetterShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dl map[string]string
+	var dl map[string]any
 	if err := json.Unmarshal(msg.Data, &dl); err != nil {
 		t.Fatal(err)
 	}
-	if msg.Subject != "deadletter.telemetry" || dl["reason"] != "malformed_json" || dl["payload"] != "e3g=" || dl["subject"] != "telemetry.c.v" {
+	if msg.Subject != "deadletter.telemetry" || dl["reason"] != "malformed_json" || dl["payload"] != "e3g=" || dl["subject"] != "telemetry.c.v" ||
+		dl["payload_size"] != 2.0 || dl["truncated"] != false || dl["payload_sha256"] != "3e6ef57cd8daf6802e79223289e4499933f1ad71404b27959cf86d022522220b" {
 		t.Fatalf("dead letter %s %v", msg.Subject, dl)
 	}
 }
