@@ -217,6 +217,15 @@ func TestWalkingSkeleton(t *testing.T) {
 	if _, err := js.Publish("telemetry.cq-chem.truck-7", []byte(`{"vehicle_id": "truck-7", `)); err != nil {
 		t.Fatal(err)
 	}
+	// A 900 kB non-JSON message (its dead letter must still fit NATS's max payload, or the engine
+	// would retry it forever) and a fix with an unknown device alarm name.
+	if _, err := js.Publish("telemetry.cq-chem.truck-7", bytes.Repeat([]byte{0xff, 'x'}, 450_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish("telemetry.cq-chem.truck-7", []byte(`{"vehicle_id":"truck-7","carrier_id":"cq-chem","ts":"`+
+		t0.Add(-time.Minute).Format(time.RFC3339)+`","lat":29.8,"lon":107.001,"device_alarms":["emergency","made_up"]}`)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Five fixes on the corridor, three about 500 m off it.
 	var off []time.Time
@@ -297,14 +306,23 @@ func TestWalkingSkeleton(t *testing.T) {
 	if strings.Join(events, ",") != "raised,cleared,acknowledged,resolved" {
 		t.Fatalf("events %v", events)
 	}
-	// The malformed message was dead-lettered with its reason.
-	if len(deadMsgs) != 1 {
+	// The bad messages were dead-lettered with their reasons; the huge one cut to fit.
+	if len(deadMsgs) != 3 {
 		t.Fatalf("%d dead letters", len(deadMsgs))
 	}
-	var dl map[string]string
-	_ = json.Unmarshal(deadMsgs[0].Data, &dl)
-	if dl["reason"] != "malformed_json" || dl["subject"] != "telemetry.cq-chem.truck-7" || dl["payload"] == "" {
-		t.Fatalf("dead letter %v", dl)
+	for i, want := range []struct {
+		reason    string
+		size      float64
+		truncated bool
+	}{{"malformed_json", 26, false}, {"malformed_json", 900_000, true}, {"invalid_field", -1, false}} {
+		var dl map[string]any
+		if err := json.Unmarshal(deadMsgs[i].Data, &dl); err != nil {
+			t.Fatal(err)
+		}
+		if dl["reason"] != want.reason || dl["subject"] != "telemetry.cq-chem.truck-7" || dl["payload"] == "" ||
+			dl["truncated"] != want.truncated || (want.size >= 0 && dl["payload_size"] != want.size) {
+			t.Fatalf("dead letter %d: %v", i, dl)
+		}
 	}
 	mu.Unlock()
 

@@ -84,6 +84,20 @@ func TestTelemetry(t *testing.T) {
 	if len(want) != 0 {
 		t.Fatalf("missing %v in %+v", want, p.Errors)
 	}
+	// device_alarms: only JT/T 808 alarm names, at most 32 (CONTRACT §2's examples are fine).
+	alarms33 := make([]string, 33)
+	for i := range alarms33 {
+		alarms33[i] = "emergency"
+	}
+	p = e.do("POST", "/v1/telemetry", roleAdmin, []any{
+		fix("a1", ts, "device_alarms", []string{"emergency", "overspeed", "fatigue", "power_cut"}),
+		fix("a1", ts, "device_alarms", []string{"power_cut", "made_up"}),
+		fix("a1", ts, "device_alarms", alarms33),
+	}).problem(t)
+	if p.Status != http.StatusBadRequest || len(p.Errors) != 2 || *p.Errors[0].Index != 1 || p.Errors[0].Field != "device_alarms[1]" ||
+		*p.Errors[1].Index != 2 || p.Errors[1].Field != "device_alarms" {
+		t.Fatalf("device_alarms %+v", p)
+	}
 	// Vehicle checks come after decoding: unknown vehicle and carrier mismatch, by index.
 	p = e.do("POST", "/v1/telemetry", roleAdmin, bad[1:4]).problem(t)
 	if len(p.Errors) != 2 || *p.Errors[0].Index != 1 || p.Errors[0].Field != "vehicle_id" || *p.Errors[1].Index != 2 || p.Errors[1].Field != "carrier_id" {

@@ -112,11 +112,16 @@ func (e *evaluator) raise(a ActiveAlarm, c Change) {
 
 func (e *evaluator) clear(i int, at time.Time, lat, lon float64) {
 	a := e.st.Alarms[i]
+	e.own()
+	e.st.Alarms = append(e.st.Alarms[:i], e.st.Alarms[i+1:]...)
+	e.clearChange(a, at, lat, lon)
+}
+
+// clearChange records the clearing of alarm a (already removed from the state by the caller).
+func (e *evaluator) clearChange(a ActiveAlarm, at time.Time, lat, lon float64) {
 	if at.Before(a.RaisedAt) {
 		at = a.RaisedAt
 	}
-	e.own()
-	e.st.Alarms = append(e.st.Alarms[:i], e.st.Alarms[i+1:]...)
 	c := Change{Kind: a.Kind, Event: tracking.EventCleared, TripID: a.TripID, CorridorID: a.CorridorID,
 		StartedAt: a.StartedAt, At: at, Lat: lat, Lon: lon}
 	setKey(&c, a.Key)
@@ -411,25 +416,81 @@ func (e *evaluator) fatigue(in *Input, speed float64, hasSpeed bool) {
 		Change{Lat: f.Lat, Lon: f.Lon, SpeedKmh: copyFloat(f.SpeedKmh)})
 }
 
+// device raises and clears device alarms in time linear in the number of names and active
+// alarms: with more than a few names, membership goes through sets instead of scans.
 func (e *evaluator) device(in *Input) {
 	f := &in.Fix
-	for i := 0; i < len(e.st.Alarms); i++ {
-		a := &e.st.Alarms[i]
-		if a.Kind != tracking.AlarmDevice || contains(f.DeviceAlarms, a.Key) {
-			continue
+	var names map[string]struct{} // the fix's names, when there are many
+	if len(f.DeviceAlarms) > smallSet {
+		names = make(map[string]struct{}, len(f.DeviceAlarms))
+		for _, n := range f.DeviceAlarms {
+			names[n] = struct{}{}
 		}
-		e.clear(i, f.TS, f.Lat, f.Lon)
-		i--
 	}
+	carries := func(key string) bool {
+		if names != nil {
+			_, ok := names[key]
+			return ok
+		}
+		return contains(f.DeviceAlarms, key)
+	}
+	// Clears, in raise order, in one pass over the active alarms.
+	nDevice, nClear := 0, 0
+	for i := range e.st.Alarms {
+		if a := &e.st.Alarms[i]; a.Kind == tracking.AlarmDevice {
+			nDevice++
+			if !carries(a.Key) {
+				nClear++
+			}
+		}
+	}
+	if nClear > 0 {
+		e.own()
+		kept := e.st.Alarms[:0]
+		for _, a := range e.st.Alarms {
+			if a.Kind == tracking.AlarmDevice && !carries(a.Key) {
+				e.clearChange(a, f.TS, f.Lat, f.Lon)
+				continue
+			}
+			kept = append(kept, a)
+		}
+		clear(e.st.Alarms[len(kept):])
+		e.st.Alarms = kept
+		nDevice -= nClear
+	}
+	if len(f.DeviceAlarms) == 0 {
+		return
+	}
+	// Raises, in the fix's order, once per distinct name.
+	var active map[string]struct{} // names with an active alarm, when there are many
+	if len(f.DeviceAlarms) > smallSet || nDevice > smallSet {
+		active = make(map[string]struct{}, nDevice+len(f.DeviceAlarms))
+		for i := range e.st.Alarms {
+			if a := &e.st.Alarms[i]; a.Kind == tracking.AlarmDevice {
+				active[a.Key] = struct{}{}
+			}
+		}
+	}
+	tid, cid := tripIDs(in.Trip)
 	for _, name := range f.DeviceAlarms {
-		if name == "" || e.st.find(tracking.AlarmDevice, name) >= 0 {
+		if name == "" {
 			continue
 		}
-		tid, cid := tripIDs(in.Trip)
+		if active != nil {
+			if _, ok := active[name]; ok {
+				continue
+			}
+			active[name] = struct{}{}
+		} else if e.st.find(tracking.AlarmDevice, name) >= 0 {
+			continue
+		}
 		e.raise(ActiveAlarm{Kind: tracking.AlarmDevice, Key: name, TripID: tid, CorridorID: cid, StartedAt: f.TS, RaisedAt: f.TS},
 			Change{Lat: f.Lat, Lon: f.Lon, SpeedKmh: copyFloat(f.SpeedKmh)})
 	}
 }
+
+// smallSet is the size up to which scanning a slice beats building a map.
+const smallSet = 8
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -188,11 +188,7 @@ func (w *positionWire) position(now time.Time, index *int) (Position, error) {
 	rangeCheck("engine_rpm", w.EngineRPM, 0, 20000, false)
 	rangeCheck("altitude_m", w.AltitudeM, -1000, 10000, false)
 	rangeCheck("coolant_c", w.CoolantC, -100, 300, false)
-	for i, a := range w.DeviceAlarms {
-		if a == "" || len(a) > 64 {
-			bad("device_alarms["+strconv.Itoa(i)+"]", "must be a non-empty name of at most 64 characters", ReasonInvalidField)
-		}
-	}
+	checkDeviceAlarms(w.DeviceAlarms, bad)
 	for i, f := range w.CAN {
 		if !isHex(f.ID, 1, 8) {
 			bad("can["+strconv.Itoa(i)+"].id", "must be a 29-bit identifier in hex", ReasonInvalidField)

@@ -102,8 +102,11 @@ func checkPosition(t *testing.T, p Position) {
 	in("speed_kmh", p.SpeedKmh, 0, 300, false)
 	in("heading_deg", p.HeadingDeg, 0, 360, true)
 	in("fuel_pct", p.FuelPct, 0, 100, false)
+	if len(p.DeviceAlarms) > MaxDeviceAlarms {
+		t.Fatalf("%d device alarms accepted", len(p.DeviceAlarms))
+	}
 	for _, a := range p.DeviceAlarms {
-		if a == "" || len(a) > 64 {
+		if !IsDeviceAlarmName(a) {
 			t.Fatalf("device alarm %q accepted", a)
 		}
 	}

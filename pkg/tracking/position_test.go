@@ -22,6 +22,12 @@ func TestDecodePosition(t *testing.T) {
 		{"heading 360", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"heading_deg":360}`, ReasonInvalidField, "heading_deg"},
 		{"speed", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"speed_kmh":-1}`, ReasonInvalidField, "speed_kmh"},
 		{"bad id", `{"vehicle_id":"v 1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107}`, ReasonInvalidField, "vehicle_id"},
+		{"contract's device alarms", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":["emergency","overspeed","fatigue","power_cut"]}`, "", ""},
+		{"unknown device alarm", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":["emergency","alarm-1"]}`, ReasonInvalidField, "device_alarms[1]"},
+		{"empty device alarm", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":[""]}`, ReasonInvalidField, "device_alarms[0]"},
+		{"32 device alarms", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":[` + names(32) + `]}`, "", ""},
+		{"33 device alarms", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":[` + names(33) + `]}`, ReasonInvalidField, "device_alarms"},
+		{"20000 device alarms", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":[` + names(20000) + `]}`, ReasonInvalidField, "device_alarms"},
 		{"can id", `{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"can":[{"id":"3FFFFFFF","data":"0011223344556677"}]}`, ReasonInvalidField, "can[0].id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,5 +80,25 @@ func TestDecodePositionsBatchNamesIndexes(t *testing.T) {
 	}
 	if _, err := DecodePositions([]byte(`[`+strings.Repeat(`{},`, 1000)+`{}]`), now, 1000); err == nil {
 		t.Fatal("1001 items accepted")
+	}
+}
+
+// names returns n quoted JT/T 808 alarm names, comma-separated (repeating the list).
+func names(n int) string {
+	all := DeviceAlarmNames()
+	q := make([]string, n)
+	for i := range q {
+		q[i] = `"` + all[i%len(all)] + `"`
+	}
+	return strings.Join(q, ",")
+}
+
+func TestDeviceAlarmErrorsAreBounded(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	_, err := DecodePosition([]byte(`{"vehicle_id":"v1","ts":"2026-11-27T08:00:00Z","lat":29.8,"lon":107,"device_alarms":[`+
+		strings.Repeat(`"x",`, 19999)+`"x"]}`), now)
+	e, ok := err.(*Error)
+	if !ok || len(e.Fields) != 1 || e.Fields[0].Field != "device_alarms" || !strings.Contains(e.Fields[0].Message, "20000") {
+		t.Fatalf("20,000 unknown names: %v", err)
 	}
 }
