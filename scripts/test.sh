@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-FUZZTIME=${FUZZTIME:-5s}
+FUZZTIME=${FUZZTIME:-10000x}
 
 # Test databases are created on this server (pgtest), one per test package, and dropped after.
 if [ -z "${CORRIDOR_TEST_DATABASE_URL:-}" ]; then
@@ -19,5 +19,5 @@ echo "== go vet"
 $GO vet ./...
 echo "== go test"
 $GO test -count=1 -timeout 8m ./...
-echo "== short fuzz runs ($FUZZTIME each)"
+echo "== short fuzz runs ($FUZZTIME executions each)"
 bash scripts/fuzz.sh "$FUZZTIME"
