@@ -10,8 +10,12 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "e2e" {
+		return cmdBenchE2E(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "geofence" {
 		fmt.Fprintln(stderr, "usage: corridor bench geofence [--corridors N] [--vertices N] [--fixes N] [--seed N] [--batched]")
+		fmt.Fprintln(stderr, "       corridor bench e2e [flags]   (corridor bench e2e -h for the flags)")
 		return 2
 	}
 	fs := flag.NewFlagSet("bench geofence", flag.ContinueOnError)

@@ -18,6 +18,7 @@ Usage:
   corridor apikey create --role R [--carrier C] [--name N]
                                                   print a new API token once
   corridor bench geofence [flags]                 engine vs PostGIS per-point throughput
+  corridor bench e2e [flags]                      end to end: JetStream ceiling, engine throughput, alarm storm, latency, memory
   corridor version                                print the version
 
 Configuration is by environment variable; see README.md.

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// engineDrain is a drained-throughput round with a number of engine processes.
+type engineDrain struct {
+	engines int
+	res     drainResult
+}
+
+// e2eSummary collects a run's figures and prints them as one markdown table.
+type e2eSummary struct {
+	o                 e2eFlags
+	msgSize           int
+	barePub, bareCons float64
+	drains            []engineDrain
+	storm             *stormResult
+	lat               []latencyResult
+	mem               []memResult
+}
+
+func (s *e2eSummary) write(w io.Writer) {
+	fmt.Fprintf(w, "\n## corridor bench e2e: %s vehicles, %d corridors, %d fixes per vehicle per round\n\n",
+		fmtInt(int64(s.o.vehicles)), s.o.corridors, s.o.fixes)
+	fmt.Fprintf(w, "Machine: %s. Run at %s UTC.\n\n", machine(), time.Now().UTC().Format("2006-01-02 15:04"))
+	t := s.table()
+	t.write(w)
+}
+
+func (s *e2eSummary) table() *table {
+	t := &table{head: []string{"measure", "result", "issue 8 target"}}
+	if s.barePub > 0 {
+		t.add(fmt.Sprintf("bare JetStream publish with PubAck (%d-byte messages)", s.msgSize), fmtRate(s.barePub), "")
+		t.add("bare JetStream consume + ack (pull, 1,000 per fetch, AckAll)", fmtRate(s.bareCons), "")
+	}
+	for _, d := range s.drains {
+		what := fmt.Sprintf("engine drained: %d process(es), %s fixes published at once", d.engines, fmtInt(int64(d.res.fixes)))
+		target := "≥ 60,000/s, ≥ 50 % of bare consume"
+		if d.engines > 1 {
+			target = "needs partitioned engines"
+		}
+		switch {
+		case d.res.stalled:
+			t.add(what, fmt.Sprintf("STALLED: %s of %s persisted, no progress for 60 s", fmtInt(d.res.persisted), fmtInt(int64(d.res.fixes))), target)
+		default:
+			r := rate(d.res.fixes, d.res.drained)
+			cell := fmtRate(r)
+			if s.bareCons > 0 {
+				cell += fmt.Sprintf(" (%.0f %% of bare consume)", 100*r/s.bareCons)
+			}
+			t.add(what, cell, target)
+		}
+	}
+	if st := s.storm; st != nil {
+		v := fmtInt(int64(st.vehicles))
+		if st.err != nil {
+			t.add("alarm storm: "+v+" vehicles silent, then reporting", "FAILED: "+st.err.Error(), "≤ 2 s each way")
+		} else {
+			t.add("alarm storm: "+v+" signal_lost raised, committed and published (from due time)", fmtMs(st.raised), "≤ 2 s")
+			t.add("alarm storm: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.cleared), "≤ 2 s")
+		}
+	}
+	for _, l := range s.lat {
+		target := ""
+		if l.rate >= 20000 {
+			target = "p99 ≤ 100 ms at 20,000/s for 60 s"
+		}
+		t.add(fmt.Sprintf("publish → live p50 / p99 / max at %s/s for %s (sent %s at %s, %s matched)", fmtInt(int64(l.rate)),
+			s.o.rateDuration, fmtInt(int64(l.sent)), fmtRate(l.sendRate), fmtInt(int64(l.matched))),
+			fmtMs(l.p50)+" / "+fmtMs(l.p99)+" / "+fmtMs(l.max), target)
+	}
+	for i, m := range s.mem {
+		per := m.heap / float64(m.vehicles)
+		cell := fmt.Sprintf("heap %s/vehicle (%s in all), RSS %s/vehicle (%s)", fmtBytes(per), fmtBytes(m.heap),
+			fmtBytes(m.rss/float64(m.vehicles)), fmtBytes(m.rss))
+		if i > 0 && m.vehicles > s.mem[i-1].vehicles {
+			marg := (m.heap - s.mem[i-1].heap) / float64(m.vehicles-s.mem[i-1].vehicles)
+			cell += "; marginal heap " + fmtBytes(marg) + "/vehicle"
+		}
+		if m.stalled {
+			cell += fmt.Sprintf("; STALLED with %s of %s fixes persisted", fmtInt(m.persisted), fmtInt(int64(m.vehicles)))
+		}
+		t.add("engine memory, "+fmtInt(int64(m.vehicles))+" vehicles tracked", cell, "≤ 1 KiB heap per vehicle")
+	}
+	return t
+}
