@@ -88,7 +88,7 @@ func (r *e2eRun) ceilings(ctx context.Context, msgs []*nats.Msg) (pub, cons floa
 	t0 = time.Now()
 	got := 0
 	for got < n && ctx.Err() == nil {
-		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := c.Fetch(min(1000, n-got), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return pub, 0, err
 		}
