@@ -333,7 +333,7 @@ func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error)
 			}
 			p := &queue[0]
 			sentAt.Store(p.VehicleID+"|"+fmt.Sprint(p.TS.UnixMicro()), time.Now())
-			f, err := r.js.PublishMsgAsync(fixMsg(p))
+			f, err := r.js.PublishMsgAsync(fixMsg(p), jetstream.WithStallWait(5*time.Second))
 			if err != nil {
 				return res, err
 			}

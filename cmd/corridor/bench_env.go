@@ -311,7 +311,10 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, o
 		if ctx.Err() != nil {
 			break
 		}
-		f, err := js.PublishMsgAsync(m)
+		f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+			f, err = js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second)) // the server is slow, not gone
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
