@@ -32,7 +32,9 @@ type e2eRun struct {
 // startEngines stops the running engine processes and starts n new ones with extra environment.
 func (r *e2eRun) startEngines(ctx context.Context, n int, extra ...string) error {
 	r.stopEngines()
-	env := append([]string{"CORRIDOR_ROLES=engine"}, extra...)
+	// Outside the storm phase signal_lost is kept out of the way (the trips started long before the
+	// first fix, so a short CORRIDOR_OFFLINE_AFTER would raise it for every vehicle at start).
+	env := append([]string{"CORRIDOR_ROLES=engine", "CORRIDOR_OFFLINE_AFTER=24h"}, extra...)
 	if r.o.partitions > 0 {
 		env = append(env, fmt.Sprintf("CORRIDOR_ENGINE_PARTITIONS=%d", r.o.partitions))
 	}

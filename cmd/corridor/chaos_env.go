@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -253,5 +252,3 @@ func (l *chaosLoad) expectedDeviations(k int) []time.Time {
 	}
 	return out
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -19,6 +19,7 @@ Usage:
                                                   print a new API token once
   corridor bench geofence [flags]                 engine vs PostGIS per-point throughput
   corridor bench e2e [flags]                      end to end: JetStream ceiling, engine throughput, alarm storm, latency, memory
+  corridor chaos [flags]                          faults under load (engine kill, NATS and PostgreSQL restarts), verdicts
   corridor version                                print the version
 
 Configuration is by environment variable; see README.md.
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdAPIKey(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], getenv, stdout, stderr)
+	case "chaos":
+		return cmdChaos(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "corridor", version)
 		return 0
