@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10000x
 LONG_FUZZTIME ?= 1000000x
 
-.PHONY: run build services test unit fuzz-short fuzz bench lint clean
+.PHONY: run build services test unit fuzz-short fuzz bench chaos lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/corridor
@@ -21,6 +21,8 @@ services:
 # server already answering on 127.0.0.1:4222 — and the JT/T 808 gateway on :6808, with the
 # Changshou demo fleet (`make run ARGS=` for none).
 ARGS ?= --demo
+# `make bench E2E_ARGS="--mem-vehicles 10000,100000,400000 --engines 1,2,3"` for the larger rows.
+E2E_ARGS ?=
 run: services build
 	@bash scripts/run.sh $(BIN) $(ARGS)
 
@@ -39,6 +41,15 @@ fuzz:
 bench: services build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/geo/... ./pkg/geofence/... ./pkg/rules/... ./pkg/jt808/... ./pkg/j1939/... ./pkg/tracking/...
 	$(BIN) bench geofence
+	$(BIN) bench e2e $(E2E_ARGS)
+
+# Faults under steady load (not part of `make test`): engine SIGKILL, NATS restarts (embedded,
+# Debian's nats-server when installed, and a current one built here), PostgreSQL restarts (a
+# throwaway cluster, never the machine's own); exits non-zero on a failed check.
+CHAOS_ARGS ?=
+chaos: services build
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	$(BIN) chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf bin data
