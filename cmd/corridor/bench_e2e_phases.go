@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -206,18 +205,22 @@ func (e *eventCounter) n(event string) int {
 	return len(e.counts[event])
 }
 
-// stormResult is an alarm storm: every vehicle silent, then reporting again.
+// stormResult is an alarm storm: every vehicle silent, then reporting again, twice: first when
+// the engine starts (every vehicle has been silent past CORRIDOR_OFFLINE_AFTER), then in steady
+// state.
 type stormResult struct {
-	vehicles        int
-	raised, cleared time.Duration // to every alarm committed (PostgreSQL) and published (NATS)
-	raisedDB        int64
-	raisedNATS      int
-	clearedNATS     int
-	activeAfter     int64
-	err             error
+	vehicles                  int
+	startRaised, startCleared time.Duration // from engine ready; from the first publish
+	raised, cleared           time.Duration // from due time; from the first publish
+	raisedDB, activeAfter     int64
+	raisedNATS, clearedNATS   int
+	err                       error
 }
 
-// storm needs engines started with a short CORRIDOR_OFFLINE_AFTER (r.o.offlineAfter).
+// storm starts one engine with CORRIDOR_OFFLINE_AFTER=r.o.offlineAfter and measures, each time
+// until every alarm change is committed (PostgreSQL) and published (NATS): the raise of
+// signal_lost for every vehicle at start-up, its clearing when each reports once, the raise when
+// they all fall silent again, and the clearing when they report again.
 func (r *e2eRun) storm(ctx context.Context) stormResult {
 	v := r.o.vehicles
 	res := stormResult{vehicles: v}
@@ -233,40 +236,55 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 		n, _ := r.db.count(ctx, "select count(*) from alarms where kind = 'signal_lost' and active")
 		return n
 	}
-	// Everyone reports once (clearing any signal_lost of the restart), then falls silent.
-	if d, err := r.drain(ctx, fixMsgs(r.clock.next(1)), 60*time.Second); err != nil || d.stalled {
-		res.err = fmt.Errorf("fixes before the storm did not drain (%v)", err)
+	const limit = 5 * time.Minute
+	raisedAll := func() bool {
+		res.raisedDB, res.raisedNATS = active(), ec.n(tracking.EventRaised)
+		return res.raisedDB >= int64(v) && res.raisedNATS >= v
+	}
+	clearedAll := func() bool {
+		res.activeAfter, res.clearedNATS = active(), ec.n(tracking.EventCleared)
+		return res.activeAfter == 0 && res.clearedNATS >= v
+	}
+	clear := func() (time.Duration, bool) {
+		ec.reset()
+		t0 := time.Now()
+		msgs := fixMsgs(r.clock.next(1))
+		go func() { _, _ = publishAll(ctx, r.js, msgs, nil) }()
+		ok := waitFor(ctx, limit, clearedAll)
+		return time.Since(t0), ok
+	}
+	if err := r.startEngines(ctx, 1, "CORRIDOR_OFFLINE_AFTER="+r.o.offlineAfter.String()); err != nil {
+		res.err = err
 		return res
 	}
-	if !waitFor(ctx, 60*time.Second, func() bool { return active() == 0 }) {
-		res.err = errors.New("signal_lost still active after every vehicle reported")
+	t0 := time.Now()
+	ok := waitFor(ctx, limit, raisedAll)
+	res.startRaised = time.Since(t0)
+	if !ok {
+		res.err = fmt.Errorf("start-up raise incomplete after %s: %d committed, %d published of %d", limit, res.raisedDB, res.raisedNATS, v)
+		return res
+	}
+	r.p.printf("  at start-up: %s signal_lost raised, committed and published %s after the engine was ready", fmtInt(int64(v)), fmtMs(res.startRaised))
+	if res.startCleared, ok = clear(); !ok {
+		res.err = fmt.Errorf("clear incomplete after %s: %d still active, %d cleared events of %d", limit, res.activeAfter, res.clearedNATS, v)
+		return res
+	}
+	r.p.printf("  cleared for all %s after the first fix was published", fmtMs(res.startCleared))
+	if d, err := r.drain(ctx, nil, 60*time.Second); err != nil || d.stalled {
+		res.err = fmt.Errorf("the engine did not settle (%v)", err)
 		return res
 	}
 	silent := time.Now()
 	ec.reset()
 	r.p.printf("  every vehicle silent; signal_lost due by %s", silent.Add(r.o.offlineAfter).Format("15:04:05.000"))
-	ok := waitFor(ctx, r.o.offlineAfter+120*time.Second, func() bool {
-		res.raisedDB = active()
-		res.raisedNATS = ec.n(tracking.EventRaised)
-		return res.raisedDB >= int64(v) && res.raisedNATS >= v
-	})
+	ok = waitFor(ctx, r.o.offlineAfter+limit, raisedAll)
 	res.raised = time.Since(silent.Add(r.o.offlineAfter))
 	if !ok {
 		res.err = fmt.Errorf("raise incomplete: %d committed, %d published of %d", res.raisedDB, res.raisedNATS, v)
 		return res
 	}
 	r.p.printf("  %s signal_lost raised, committed and published %s after they were due", fmtInt(int64(v)), fmtMs(res.raised))
-	ec.reset()
-	t0 := time.Now()
-	msgs := fixMsgs(r.clock.next(1))
-	go func() { _, _ = publishAll(ctx, r.js, msgs, nil) }()
-	ok = waitFor(ctx, 120*time.Second, func() bool {
-		res.activeAfter = active()
-		res.clearedNATS = ec.n(tracking.EventCleared)
-		return res.activeAfter == 0 && res.clearedNATS >= v
-	})
-	res.cleared = time.Since(t0)
-	if !ok {
+	if res.cleared, ok = clear(); !ok {
 		res.err = fmt.Errorf("clear incomplete: %d still active, %d cleared events of %d", res.activeAfter, res.clearedNATS, v)
 	}
 	return res
@@ -291,17 +309,24 @@ type latencyResult struct {
 	rate          int
 	sent, matched int
 	sendRate      float64
-	p50, p99, max time.Duration
+	p50, p99, max time.Duration // notSeen when the percentile falls among fixes never seen live
 }
 
+// notSeen marks a latency percentile that falls among fixes whose state never arrived on live.
+const notSeen = time.Duration(1<<63 - 1)
+
 // latency publishes fixes at a fixed rate for the configured duration and times each from
-// just before its publish to its vehicle's state on live.<carrier>.<vehicle>. The engine
-// publishes one live state per vehicle per batch, so a fix superseded within its batch by a
-// newer one of the same vehicle has no live message of its own (matched < sent).
+// just before its publish to the first state of its vehicle on live.<carrier>.<vehicle> that
+// reflects it (its ts or a newer one: the engine publishes one state per vehicle per batch).
+// Fixes not reflected within 30 s of the last publish count as not seen.
 func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error) {
 	res := latencyResult{rate: perSec}
-	var sentAt sync.Map // vehicle|unix µs -> time.Time
+	type sentFix struct {
+		ts int64 // unix µs
+		at time.Time
+	}
 	var mu sync.Mutex
+	waiting := map[string][]sentFix{} // vehicle -> fixes sent, in ts order
 	var lats []time.Duration
 	sub, err := r.nc.Subscribe("live."+benchCarrier+".>", func(m *nats.Msg) {
 		now := time.Now()
@@ -312,17 +337,21 @@ func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error)
 		if json.Unmarshal(m.Data, &s) != nil {
 			return
 		}
-		if t, ok := sentAt.LoadAndDelete(s.VehicleID + "|" + fmt.Sprint(s.TS.UnixMicro())); ok {
-			mu.Lock()
-			lats = append(lats, now.Sub(t.(time.Time)))
-			mu.Unlock()
+		ts := s.TS.UnixMicro()
+		mu.Lock()
+		defer mu.Unlock()
+		q := waiting[s.VehicleID]
+		for len(q) > 0 && q[0].ts <= ts {
+			lats = append(lats, now.Sub(q[0].at))
+			q = q[1:]
 		}
+		waiting[s.VehicleID] = q
 	})
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	sub.SetPendingLimits(-1, -1)
+	_ = sub.SetPendingLimits(-1, -1)
 	total := int(float64(perSec) * r.o.rateDuration.Seconds())
 	var queue []tracking.Position
 	var acked atomic.Int64
@@ -334,7 +363,9 @@ func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error)
 				queue = r.clock.next(1)
 			}
 			p := &queue[0]
-			sentAt.Store(p.VehicleID+"|"+fmt.Sprint(p.TS.UnixMicro()), time.Now())
+			mu.Lock()
+			waiting[p.VehicleID] = append(waiting[p.VehicleID], sentFix{p.TS.UnixMicro(), time.Now()})
+			mu.Unlock()
 			f, err := r.js.PublishMsgAsync(fixMsg(p), jetstream.WithStallWait(5*time.Second))
 			if err != nil {
 				return res, err
@@ -353,7 +384,7 @@ func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error)
 		time.Sleep(2 * time.Millisecond)
 	}
 	res.sendRate = rate(res.sent, time.Since(t0))
-	waitFor(ctx, 15*time.Second, func() bool {
+	waitFor(ctx, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(lats) >= res.sent
@@ -361,7 +392,11 @@ func (r *e2eRun) latency(ctx context.Context, perSec int) (latencyResult, error)
 	mu.Lock()
 	defer mu.Unlock()
 	res.matched = len(lats)
-	res.p50, res.p99, res.max = percentile(lats, 50), percentile(lats, 99), percentile(lats, 100)
+	all := append([]time.Duration(nil), lats...)
+	for len(all) < res.sent {
+		all = append(all, notSeen)
+	}
+	res.p50, res.p99, res.max = percentile(all, 50), percentile(all, 99), percentile(all, 100)
 	if int(acked.Load()) < res.sent {
 		r.p.printf("  note: %d of %d publishes acknowledged", acked.Load(), res.sent)
 	}

@@ -60,6 +60,8 @@ func (s *e2eSummary) table() *table {
 		if st.err != nil {
 			t.add("alarm storm: "+v+" vehicles silent, then reporting", "FAILED: "+st.err.Error(), "≤ 2 s each way")
 		} else {
+			t.add("alarm storm at engine start: "+v+" signal_lost raised, committed and published (from ready)", fmtMs(st.startRaised), "")
+			t.add("alarm storm at engine start: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.startCleared), "")
 			t.add("alarm storm: "+v+" signal_lost raised, committed and published (from due time)", fmtMs(st.raised), "≤ 2 s")
 			t.add("alarm storm: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.cleared), "≤ 2 s")
 		}
@@ -69,9 +71,9 @@ func (s *e2eSummary) table() *table {
 		if l.rate >= 20000 {
 			target = "p99 ≤ 100 ms at 20,000/s for 60 s"
 		}
-		t.add(fmt.Sprintf("publish → live p50 / p99 / max at %s/s for %s (sent %s at %s, %s matched)", fmtInt(int64(l.rate)),
+		t.add(fmt.Sprintf("publish → live p50 / p99 / max at %s/s for %s (sent %s at %s, %s seen live)", fmtInt(int64(l.rate)),
 			s.o.rateDuration, fmtInt(int64(l.sent)), fmtRate(l.sendRate), fmtInt(int64(l.matched))),
-			fmtMs(l.p50)+" / "+fmtMs(l.p99)+" / "+fmtMs(l.max), target)
+			fmtLat(l.p50)+" / "+fmtLat(l.p99)+" / "+fmtLat(l.max), target)
 	}
 	for i, m := range s.mem {
 		per := m.heap / float64(m.vehicles)
@@ -87,4 +89,12 @@ func (s *e2eSummary) table() *table {
 		t.add("engine memory, "+fmtInt(int64(m.vehicles))+" vehicles tracked", cell, "≤ 1 KiB heap per vehicle")
 	}
 	return t
+}
+
+// fmtLat is fmtMs, or "not seen" for a percentile among fixes never reflected on live.
+func fmtLat(d time.Duration) string {
+	if d == notSeen {
+		return "not seen in 30 s"
+	}
+	return fmtMs(d)
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -345,6 +344,3 @@ func telemetryPending(ctx context.Context, js jetstream.JetStream) (uint64, erro
 	}
 	return total, nil
 }
-
-// envList turns "K=V" pairs into a readable one-line summary for progress output.
-func envList(env []string) string { return strings.Join(env, " ") }

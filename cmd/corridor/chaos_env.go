@@ -166,7 +166,6 @@ func natsVersion(bin string) string {
 // time: every cycle raises exactly one route_deviation (at its 3rd off fix, started at its 1st)
 // and the next cycle's 2nd fix on the corridor clears it.
 type chaosLoad struct {
-	nc    *nats.Conn
 	js    jetstream.JetStream
 	n     int
 	rate  int

@@ -52,7 +52,7 @@ func (c *chaosRun) run(ctx context.Context) []verdict {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	c.load = &chaosLoad{nc: nc, js: js, n: c.o.vehicles, rate: c.o.rate, t0: time.Now().Add(-2 * 24 * time.Hour).Truncate(time.Second)}
+	c.load = &chaosLoad{js: js, n: c.o.vehicles, rate: c.o.rate, t0: time.Now().Add(-2 * 24 * time.Hour).Truncate(time.Second)}
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
