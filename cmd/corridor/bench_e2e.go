@@ -233,6 +233,7 @@ func cmdBenchE2E(ctx context.Context, args []string, getenv func(string) string,
 		if err := r.startEngines(ctx, 1); err != nil {
 			return fail("engines: %v", err)
 		}
+		r.settle(ctx)
 		for _, rt := range o.rates {
 			p.printf("latency: %s fixes/s for %s", fmtInt(int64(rt)), o.rateDuration)
 			l, err := r.latency(ctx, rt)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -57,6 +58,18 @@ func (r *e2eRun) stopEngines() {
 		c.stop()
 	}
 	r.engines = nil
+}
+
+// settle waits until the engines have nothing pending (a phase starts from a drained stream);
+// false when they made no progress for a minute.
+func (r *e2eRun) settle(ctx context.Context) bool {
+	d, err := r.drain(ctx, nil, 60*time.Second)
+	if err != nil || d.stalled {
+		pending, _ := telemetryPending(ctx, r.js)
+		r.p.printf("  the engine did not drain what was pending (%s messages left, %v): the figures below are affected", fmtInt(int64(pending)), err)
+		return false
+	}
+	return true
 }
 
 // ceilings measures bare JetStream on the same server with msgs' sizes: publish with acks into
@@ -270,8 +283,8 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 		return res
 	}
 	r.p.printf("  cleared for all %s after the first fix was published", fmtMs(res.startCleared))
-	if d, err := r.drain(ctx, nil, 60*time.Second); err != nil || d.stalled {
-		res.err = fmt.Errorf("the engine did not settle (%v)", err)
+	if !r.settle(ctx) {
+		res.err = errors.New("the engine did not settle after the first clear")
 		return res
 	}
 	silent := time.Now()
@@ -424,6 +437,7 @@ func (r *e2eRun) memory(ctx context.Context, m int) (memResult, error) {
 	if err := r.startEngines(ctx, 1); err != nil {
 		return res, err
 	}
+	r.settle(ctx)
 	ts := r.clock.t.Add(r.clock.interval)
 	r.clock.next(1) // the clock moves past ts: later fixes stay newer
 	d, err := r.drain(ctx, r.fleet.oneFixEach(1, m, ts), 60*time.Second)
