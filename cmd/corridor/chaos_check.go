@@ -66,7 +66,7 @@ func (c *chaosRun) check(ctx context.Context) {
 			}
 		}
 	}
-	c.add("acknowledged fixes lost", fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
+	c.add("acknowledged fixes not in history (a minute after the load stopped)", fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
 	c.add("fixes stored twice", fmt.Sprintf("%d (and %d unacknowledged fixes stored once, %d unknown)", dup, extra, unknown), dup == 0 && unknown == 0)
 
 	// Alarms: exactly the expected route_deviation alarms, each once, each with one raised event.
