@@ -58,7 +58,7 @@ func alarmChange(v core.Vehicle, c rules.Change) postgres.AlarmChange {
 		key = c.DeviceAlarm
 	}
 	if c.Event == tracking.EventCleared {
-		return postgres.AlarmChange{Clear: &postgres.AlarmClear{VehicleID: v.ID, Kind: c.Kind, Key: key, StartedAt: c.StartedAt, At: c.At}}
+		return postgres.AlarmChange{Clear: &postgres.AlarmClear{ID: core.AlarmID(v.ID, c.Kind, key, c.StartedAt), VehicleID: v.ID, Kind: c.Kind, Key: key, StartedAt: c.StartedAt, At: c.At}}
 	}
 	a := &tracking.Alarm{ID: core.AlarmID(v.ID, c.Kind, key, c.StartedAt), Kind: c.Kind, VehicleID: v.ID, CarrierID: v.CarrierID,
 		StartedAt: c.StartedAt, RaisedAt: c.At, Position: &tracking.LatLon{Lat: c.Lat, Lon: c.Lon}, DistanceM: c.DistanceM, SpeedKmh: c.SpeedKmh}

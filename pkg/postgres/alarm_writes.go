@@ -22,6 +22,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 	if len(changes) == 0 {
 		return nil, nil
 	}
+
 	type ident struct {
 		vehicle, kind, key string
 		started            int64
@@ -33,6 +34,8 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 	var cv, ck, ckey []string // clears of earlier alarms
 	var cs, cat []time.Time
 	var canyStart []bool
+	var cids []string // of those, the ones whose identity is known
+	var cidAt []time.Time
 	for i, c := range changes {
 		if c.Raise != nil {
 			a := c.Raise
@@ -55,25 +58,52 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 				continue
 			}
 		}
+		if cl.ID != "" {
+			cids, cidAt = append(cids, cl.ID), append(cidAt, cl.At)
+		}
 		cv, ck, ckey = append(cv, cl.VehicleID), append(ck, cl.Kind), append(ckey, cl.Key)
 		cs, cat, canyStart = append(cs, cl.StartedAt), append(cat, cl.At), append(canyStart, cl.StartedAt.IsZero())
 	}
 	clearedRows := map[ident]tracking.Alarm{}
-	if len(cv) > 0 {
-		rows, err := tx.Query(ctx, `update alarms a set active = false, cleared_at = u.at, updated_at = now()
-			from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bool[]) as u(v, k, key, s, at, any_start)
-			where a.vehicle_id = u.v and a.kind = u.k and coalesce(a.zone_id::text, a.device_alarm, '') = u.key
-				and a.active and (u.any_start or a.started_at = u.s)
-			returning `+prefixed("a.", alarmCols), cv, ck, ckey, cs, cat, canyStart)
+	collect := func(rows pgx.Rows, err error) error {
 		if err != nil {
-			return nil, err
+			return err
 		}
 		as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tracking.Alarm, error) { return scanAlarm(r) })
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, a := range as {
 			clearedRows[ident{a.VehicleID, a.Kind, AlarmKey(&a), a.StartedAt.UnixMicro()}] = a
+		}
+		return nil
+	}
+	if len(cids) > 0 {
+		// By identity: a primary-key lookup each.
+		if err := collect(tx.Query(ctx, `update alarms a set active = false, cleared_at = u.at, updated_at = now()
+			from unnest($1::uuid[], $2::timestamptz[]) as u(id, at) where a.id = u.id and a.active
+			returning `+prefixed("a.", alarmCols), cids, cidAt)); err != nil {
+			return nil, err
+		}
+		// The rest (alarms from before identities, or nothing active: a replay) by their key.
+		var rv, rk, rkey []string
+		var rs, rat []time.Time
+		var rany []bool
+		for i := range cv {
+			if _, done := clearedRows[ident{cv[i], ck[i], ckey[i], cs[i].UnixMicro()}]; !done {
+				rv, rk, rkey = append(rv, cv[i]), append(rk, ck[i]), append(rkey, ckey[i])
+				rs, rat, rany = append(rs, cs[i]), append(rat, cat[i]), append(rany, canyStart[i])
+			}
+		}
+		cv, ck, ckey, cs, cat, canyStart = rv, rk, rkey, rs, rat, rany
+	}
+	if len(cv) > 0 {
+		if err := collect(tx.Query(ctx, `update alarms a set active = false, cleared_at = u.at, updated_at = now()
+			from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bool[]) as u(v, k, key, s, at, any_start)
+			where a.vehicle_id = u.v and a.kind = u.k and coalesce(a.zone_id::text, a.device_alarm, '') = u.key
+				and a.active and (u.any_start or a.started_at = u.s)
+			returning `+prefixed("a.", alarmCols), cv, ck, ckey, cs, cat, canyStart)); err != nil {
+			return nil, err
 		}
 	}
 	inserted := map[string]bool{}
@@ -142,7 +172,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 			}
 			a := *c.Raise
 			a.Severity, a.State, a.Active = tracking.Severity(a.Kind), tracking.StateOpen, true
-			utcAlarm(&a)
+			storedAlarm(&a)
 			if err := add(tracking.EventRaised, a); err != nil {
 				return nil, err
 			}
@@ -158,7 +188,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 			a := *r
 			at := cl.At
 			a.Severity, a.State, a.Active, a.ClearedAt = tracking.Severity(a.Kind), tracking.StateOpen, false, &at
-			utcAlarm(&a)
+			storedAlarm(&a)
 			if err := add(tracking.EventCleared, a); err != nil {
 				return nil, err
 			}
@@ -209,4 +239,16 @@ func prefixed(p, cols string) string {
 		out = append(out, ch)
 	}
 	return string(out)
+}
+
+// storedAlarm makes an alarm built in memory read as it does from the database: UTC, and times
+// to the microsecond.
+func storedAlarm(a *tracking.Alarm) {
+	a.StartedAt = a.StartedAt.Truncate(time.Microsecond)
+	a.RaisedAt = a.RaisedAt.Truncate(time.Microsecond)
+	if a.ClearedAt != nil {
+		t := a.ClearedAt.Truncate(time.Microsecond)
+		a.ClearedAt = &t
+	}
+	utcAlarm(a)
 }

@@ -24,6 +24,7 @@ type AlarmChange struct {
 
 // AlarmClear identifies the active alarm a rule clears.
 type AlarmClear struct {
+	ID        string // the alarm's id when known (a primary-key lookup); else found by the rest
 	VehicleID string
 	Kind      string
 	Key       string
