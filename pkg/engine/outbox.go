@@ -34,16 +34,20 @@ func RunOutbox(ctx context.Context, db *postgres.DB, bus *natsbus.Bus, log *slog
 		defer close(listening)
 		db.Listen(ctx, []string{"alarm_events"}, func(context.Context) { wake() }, func(_, _ string) { wake() })
 	}()
-	publish := func(ctx context.Context, ev postgres.PendingAlarmEvent) error {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	publish := func(ctx context.Context, evs []postgres.PendingAlarmEvent) (int, error) {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return bus.PublishAlarmEvent(pctx, ev.Subject, fmt.Sprintf("alarm-event-%d", ev.ID), ev.Payload)
+		ms := make([]natsbus.AlarmMsg, len(evs))
+		for i, ev := range evs {
+			ms[i] = natsbus.AlarmMsg{Subject: ev.Subject, MsgID: fmt.Sprintf("alarm-event-%d", ev.ID), Payload: ev.Payload}
+		}
+		return bus.PublishAlarmEvents(pctx, ms)
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		for {
-			n, err := db.PublishPendingAlarmEvents(context.WithoutCancel(ctx), 500, publish)
+			n, err := db.PublishPendingAlarmEventBatch(context.WithoutCancel(ctx), 2000, publish)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Warn("outbox: publish", "err", err)

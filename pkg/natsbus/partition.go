@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -53,4 +54,37 @@ func (b *Bus) ConsumerFrom(ctx context.Context, name, filter string, start uint6
 		return nil, err
 	}
 	return b.JS.CreateConsumer(ctx, StreamTelemetry, cfg)
+}
+
+// AlarmMsg is one alarm event to store in ALARMS.
+type AlarmMsg struct {
+	Subject, MsgID string
+	Payload        []byte
+}
+
+// PublishAlarmEvents stores alarm events in ALARMS asynchronously and waits for the acks; it
+// returns how many, from the first, are stored (all of them unless err).
+func (b *Bus) PublishAlarmEvents(ctx context.Context, ms []AlarmMsg) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(ms))
+	for _, m := range ms {
+		f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Payload,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}}})
+		if err != nil {
+			break
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return i, err
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+	}
+	if len(futures) < len(ms) {
+		return len(futures), errors.New("NATS refused an alarm event")
+	}
+	return len(ms), nil
 }
