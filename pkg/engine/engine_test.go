@@ -25,6 +25,7 @@ type env struct {
 	db   *postgres.DB
 	bus  *natsbus.Bus
 	stop func()
+	eng  *engine.Engine // the engine start started last
 	mu   sync.Mutex
 	got  []tracking.AlarmEvent
 	dead []natsbus.DeadLetter
@@ -64,6 +65,7 @@ func newEnvB(t testing.TB) *env {
 func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng := engine.New(engine.Config{Rules: rules.DefaultConfig(), FetchWait: 50 * time.Millisecond}, e.db, e.bus, nil, nil)
+	e.eng = eng
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
