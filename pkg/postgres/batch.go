@@ -117,68 +117,67 @@ func (db *DB) CommitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 		}
 		days[d] = append(days[d], i)
 	}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		res = BatchResult{}
-		for _, d := range dayOrder {
-			n, replay, err := copyPositions(ctx, tx, "positions_"+d, b.Positions, days[d])
+	// First straight COPY; when history already holds some of the positions (a replay) the
+	// transaction fails on the unique key and is done again through the de-duplicating path.
+	for _, dedupe := range []bool{false, true} {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			res = BatchResult{Replayed: dedupe}
+			for _, d := range dayOrder {
+				n, err := copyPositions(ctx, tx, "positions_"+d, b.Positions, days[d], dedupe)
+				if err != nil {
+					return err
+				}
+				res.Inserted += n
+			}
+			evs, err := writeAlarmChanges(ctx, tx, b.Changes)
 			if err != nil {
 				return err
 			}
-			res.Inserted += n
-			res.Replayed = res.Replayed || replay
-		}
-		evs, err := writeAlarmChanges(ctx, tx, b.Changes)
-		if err != nil {
-			return err
-		}
-		res.Events = evs
-		if err := upsertStates(ctx, tx, b.States); err != nil {
-			return err
-		}
-		if b.Stream != nil {
-			if _, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq) values ($1, $2, $3)
-				on conflict (partition) do update set committed_seq = excluded.committed_seq,
-					stream_created = excluded.stream_created, updated_at = now()`,
-				b.Stream.Partition, b.Stream.StreamCreated, int64(b.Stream.Seq)); err != nil {
+			res.Events = evs
+			if err := upsertStates(ctx, tx, b.States); err != nil {
 				return err
 			}
+			if b.Stream != nil {
+				if _, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq) values ($1, $2, $3)
+					on conflict (partition) do update set committed_seq = excluded.committed_seq,
+						stream_created = excluded.stream_created, updated_at = now()`,
+					b.Stream.Partition, b.Stream.StreamCreated, int64(b.Stream.Seq)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var pe *pgconn.PgError
+		if !dedupe && errors.As(err, &pe) && pe.Code == "23505" { // only positions can violate a unique key here
+			continue
 		}
-		return nil
-	})
-	return res, err
+		return res, err
+	}
+	return res, nil
 }
 
-// copyPositions COPYs the positions idx of ps into the day partition table; on a unique
-// violation (some are already stored) it rolls that back and inserts through a temporary table
-// with ON CONFLICT DO NOTHING. It returns how many were new.
-func copyPositions(ctx context.Context, tx pgx.Tx, table string, ps []tracking.StoredPosition, idx []int) (int, bool, error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	n, err := sp.CopyFrom(ctx, pgx.Identifier{table}, positionCols, rowsOf(ps, idx))
-	if err == nil {
-		return int(n), false, sp.Commit(ctx)
-	}
-	_ = sp.Rollback(ctx)
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "23505" {
-		return 0, false, err
+// copyPositions COPYs the positions idx of ps straight into the day partition table, or with
+// dedupe through a temporary table and INSERT … ON CONFLICT DO NOTHING. It returns how many were
+// new.
+func copyPositions(ctx context.Context, tx pgx.Tx, table string, ps []tracking.StoredPosition, idx []int, dedupe bool) (int, error) {
+	if !dedupe {
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, positionCols, rowsOf(ps, idx))
+		return int(n), err
 	}
 	if _, err := tx.Exec(ctx, `create temp table if not exists positions_in (like positions including defaults) on commit delete rows`); err != nil {
-		return 0, true, err
+		return 0, err
 	}
 	if _, err := tx.Exec(ctx, `truncate positions_in`); err != nil {
-		return 0, true, err
+		return 0, err
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"positions_in"}, positionCols, rowsOf(ps, idx)); err != nil {
-		return 0, true, err
+		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `insert into positions select * from positions_in on conflict (vehicle_id, ts) do nothing`)
 	if err != nil {
-		return 0, true, err
+		return 0, err
 	}
-	return int(tag.RowsAffected()), true, nil
+	return int(tag.RowsAffected()), nil
 }
 
 func rowsOf(ps []tracking.StoredPosition, idx []int) pgx.CopyFromSource {
