@@ -71,7 +71,7 @@ type Engine struct {
 	health  health
 	poison  map[uint64]string        // stream sequences whose processing panicked, with why
 	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
-	core    atomic.Pointer[core.Core]
+	owned   atomic.Int64 // partitions held (0 or 1 while there is one partition)
 }
 
 // New builds an engine; Run starts it.
@@ -129,6 +129,14 @@ func (h *health) get() (string, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.reason, h.since
+}
+
+// Partitions returns the stream partitions this engine holds the lease of (none: a standby).
+func (e *Engine) Partitions() []int {
+	if e.owned.Load() > 0 {
+		return []int{0}
+	}
+	return nil
 }
 
 // failGrace is how long a failure may last before Ready reports it: one retry is not an outage.
@@ -215,7 +223,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		standby = false
 		e.metrics.partitions.Set(1)
+		e.owned.Store(1)
 		err = e.runPartition(ctx, lease, 0)
+		e.owned.Store(0)
 		e.metrics.partitions.Set(0)
 		lease.Release()
 		if err != nil && ctx.Err() == nil {

@@ -42,7 +42,6 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 	if err := e.restore(ctx, p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	e.core.Store(p.core)
 	e.recovered()
 	lastTick, lastCheckpoint := time.Time{}, time.Now()
 	defer func() {
