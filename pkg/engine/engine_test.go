@@ -283,3 +283,23 @@ func TestCorridorEditedBySQLReachesEngine(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "deviation against the edited corridor", func() bool { return len(e.alarms(tracking.AlarmRouteDeviation)) == 1 })
 }
+
+// TestUnpublishableDeadLetterDoesNotStall: a 900 kB non-JSON message, whose dead letter NATS
+// refuses (over its max payload, unless the dead letter is cut to fit), is dead-lettered or
+// skipped, and the fixes after it are stored; the old engine retried that batch forever.
+func TestUnpublishableDeadLetterDoesNotStall(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	e.start()
+	big := make([]byte, 900<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	if _, err := e.bus.JS.Publish(context.Background(), "telemetry.c1.v1", big); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	e.publish(fix(t0, 107.001, 29.8001))
+	waitFor(t, 10*time.Second, "the fix after the big message stored", func() bool { return e.positions() == 1 })
+	waitFor(t, 5*time.Second, "engine ready", func() bool { return e.eng.Ready() == nil })
+}
