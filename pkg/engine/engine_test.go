@@ -25,6 +25,7 @@ type env struct {
 	db   *postgres.DB
 	bus  *natsbus.Bus
 	stop func()
+	eng  *engine.Engine // the engine start started last
 	mu   sync.Mutex
 	got  []tracking.AlarmEvent
 	dead []natsbus.DeadLetter
@@ -64,6 +65,7 @@ func newEnvB(t testing.TB) *env {
 func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng := engine.New(engine.Config{Rules: rules.DefaultConfig(), FetchWait: 50 * time.Millisecond}, e.db, e.bus, nil, nil)
+	e.eng = eng
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -280,4 +282,24 @@ func TestCorridorEditedBySQLReachesEngine(t *testing.T) {
 		e.publish(fix(t0.Add(time.Duration(i)*10*time.Second), 107.001+float64(i)*0.001, 29.8001))
 	}
 	waitFor(t, 10*time.Second, "deviation against the edited corridor", func() bool { return len(e.alarms(tracking.AlarmRouteDeviation)) == 1 })
+}
+
+// TestUnpublishableDeadLetterDoesNotStall: a 900 kB non-JSON message, whose dead letter NATS
+// refuses (over its max payload, unless the dead letter is cut to fit), is dead-lettered or
+// skipped, and the fixes after it are stored; the old engine retried that batch forever.
+func TestUnpublishableDeadLetterDoesNotStall(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	e.start()
+	big := make([]byte, 900<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	if _, err := e.bus.JS.Publish(context.Background(), "telemetry.c1.v1", big); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	e.publish(fix(t0, 107.001, 29.8001))
+	waitFor(t, 10*time.Second, "the fix after the big message stored", func() bool { return e.positions() == 1 })
+	waitFor(t, 5*time.Second, "engine ready", func() bool { return e.eng.Ready() == nil })
 }

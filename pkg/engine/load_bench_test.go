@@ -35,7 +35,7 @@ func BenchmarkLoadWorld10kx500(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if n, _ := w.index.Len(); n != 10000 {
+		if n, _ := w.Index.Len(); n != 10000 {
 			b.Fatalf("%d corridors", n)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-held")

@@ -3,10 +3,21 @@ package engine
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	fixes        *prometheus.CounterVec
-	deadLetters  *prometheus.CounterVec
-	alarmChanges *prometheus.CounterVec
-	batchSeconds prometheus.Histogram
+	fixes              *prometheus.CounterVec
+	deadLetters        *prometheus.CounterVec
+	alarmChanges       *prometheus.CounterVec
+	batchSeconds       prometheus.Histogram
+	checkpointSeconds  prometheus.Histogram
+	healthy            prometheus.Gauge
+	partitions         prometheus.Gauge
+	pending            prometheus.Gauge
+	streamSeq          prometheus.Gauge
+	checkpointSeq      prometheus.Gauge
+	batchFailures      prometheus.Counter
+	fetchErrors        prometheus.Counter
+	stalls             prometheus.Counter
+	consumerRecreated  prometheus.Counter
+	deadLetterFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,9 +30,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Alarm changes the rules produced, by kind and event."}, []string{"kind", "event"}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "corridor_engine_batch_seconds",
 			Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "corridor_engine_checkpoint_seconds",
+			Help: "Time to write one rule-state checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_healthy",
+			Help: "1 while the engine makes progress; 0 while a batch keeps failing, the consumer is stalled or NATS/the database fail."}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_partitions_owned",
+			Help: "Stream partitions this engine holds the lease of (0: standby)."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_consumer_pending",
+			Help: "Messages the engine's consumer has not delivered yet, as last asked while idle."}),
+		streamSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_stream_seq",
+			Help: "Last TELEMETRY stream sequence committed."}),
+		checkpointSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_checkpoint_seq",
+			Help: "TELEMETRY stream sequence of the last rule-state checkpoint."}),
+		batchFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_batch_failures_total",
+			Help: "Batch attempts that failed (and were retried)."}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_fetch_errors_total",
+			Help: "Fetches from NATS that failed, outlived their bound, or found the consumer stalled."}),
+		stalls: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_consumer_stalls_total",
+			Help: "Times the consumer delivered nothing while messages were pending, or a delivery was missed."}),
+		consumerRecreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_consumer_created_total",
+			Help: "Times the engine (re)created its consumer from its committed stream position."}),
+		deadLetterFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_dead_letter_failures_total",
+			Help: "Inputs skipped because NATS (while up) refused their dead letter."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.fixes, m.deadLetters, m.alarmChanges, m.batchSeconds)
+		reg.MustRegister(m.fixes, m.deadLetters, m.alarmChanges, m.batchSeconds, m.checkpointSeconds, m.healthy, m.partitions,
+			m.pending, m.streamSeq, m.checkpointSeq, m.batchFailures, m.fetchErrors, m.stalls, m.consumerRecreated, m.deadLetterFailures)
 	}
 	return m
 }

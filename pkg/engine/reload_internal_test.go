@@ -35,7 +35,7 @@ func TestNotifyReloadsWithoutFixes(t *testing.T) {
 	}
 	within := func() bool {
 		w := e.loader.current.Load()
-		_, in, _, ok := w.index.CheckCorridor(cid, 107.01, 29.8001, -1)
+		_, in, _, ok := w.Index.CheckCorridor(cid, 107.01, 29.8001, -1)
 		return ok && in
 	}
 	if !within() {

@@ -2,36 +2,25 @@ package engine
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/corridor-dev/corridor/pkg/engine/core"
 	"github.com/corridor-dev/corridor/pkg/geofence"
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-// world is an immutable snapshot of what the engine checks fixes against. Reloads build a new
-// one and swap it atomically; parts that did not change are shared.
+// world is an immutable snapshot of what the engine checks fixes against: the core's World,
+// the change counters it reflects and the geometries it was built from (to rebuild the index
+// when only corridors or only zones change). Reloads build a new one and swap it atomically;
+// parts that did not change are shared.
 type world struct {
+	core.World
 	seqs      map[string]int64
-	index     *geofence.Index
-	corridors map[string]*postgres.CorridorGeom
-	zones     map[string]*postgres.ZoneGeom
-	vehicles  map[string]postgres.EngineVehicle
-	trips     map[string][]tracking.Trip // by vehicle, ordered by start
-}
-
-// activeTrip returns the vehicle's trip active at ts (starts_at <= ts < ends_at, not cancelled).
-func (w *world) activeTrip(vehicleID string, ts time.Time) *tracking.Trip {
-	ts2 := w.trips[vehicleID]
-	// trips of one vehicle never overlap: the last one starting at or before ts is the candidate
-	i := sort.Search(len(ts2), func(i int) bool { return ts2[i].StartsAt.After(ts) }) - 1
-	if i >= 0 && ts2[i].ActiveAt(ts) {
-		return &ts2[i]
-	}
-	return nil
+	corridors []postgres.CorridorGeom
+	zones     []postgres.ZoneGeom
 }
 
 // loader keeps the world current: on notifications (asynchronously) and, before each batch,
@@ -75,8 +64,13 @@ func (l *loader) sync(ctx context.Context, full bool) (*world, error) {
 	}
 	stale := func(t string) bool { return full || cur == nil || cur.seqs[t] != seqs[t] }
 	if stale("vehicles") {
-		if next.vehicles, err = l.db.EngineVehicles(ctx); err != nil {
+		vs, err := l.db.EngineVehicles(ctx)
+		if err != nil {
 			return nil, err
+		}
+		next.Vehicles = make(map[string]core.Vehicle, len(vs))
+		for id, v := range vs {
+			next.Vehicles[id] = core.Vehicle{ID: v.ID, CarrierID: v.CarrierID, Plate: v.Plate}
 		}
 	}
 	if stale("trips") {
@@ -86,14 +80,17 @@ func (l *loader) sync(ctx context.Context, full bool) (*world, error) {
 		if err != nil {
 			return nil, err
 		}
-		next.trips = make(map[string][]tracking.Trip)
+		next.Trips = make(map[string][]tracking.Trip)
 		for _, t := range trips {
-			next.trips[t.VehicleID] = append(next.trips[t.VehicleID], t)
+			next.Trips[t.VehicleID] = append(next.Trips[t.VehicleID], t)
 		}
 	}
 	if stale("corridors") || stale("zones") {
-		cs := cur.corridorList()
-		zs := cur.zoneList()
+		var cs []postgres.CorridorGeom
+		var zs []postgres.ZoneGeom
+		if cur != nil {
+			cs, zs = cur.corridors, cur.zones
+		}
 		if stale("corridors") {
 			if cs, err = l.db.EngineCorridors(ctx); err != nil {
 				return nil, err
@@ -104,51 +101,30 @@ func (l *loader) sync(ctx context.Context, full bool) (*world, error) {
 				return nil, err
 			}
 		}
-		next.corridors = make(map[string]*postgres.CorridorGeom, len(cs))
+		next.corridors, next.zones = cs, zs
+		next.Corridors = make(map[string]*core.Corridor, len(cs))
 		gcs := make([]geofence.Corridor, 0, len(cs))
 		for i := range cs {
 			c := &cs[i]
-			next.corridors[c.ID] = c
+			next.Corridors[c.ID] = &core.Corridor{ID: c.ID, BufferM: c.BufferM, MaxSpeedKmh: c.MaxSpeedKmh}
 			max := 0.0
 			if c.MaxSpeedKmh != nil {
 				max = *c.MaxSpeedKmh
 			}
 			gcs = append(gcs, geofence.Corridor{ID: c.ID, Coords: c.Coords, BufferM: c.BufferM, MaxSpeedKmh: max})
 		}
-		next.zones = make(map[string]*postgres.ZoneGeom, len(zs))
+		next.Zones = make(map[string]*core.Zone, len(zs))
 		gzs := make([]geofence.Zone, 0, len(zs))
 		for i := range zs {
 			z := &zs[i]
-			next.zones[z.ID] = z
+			next.Zones[z.ID] = &core.Zone{ID: z.ID, Kind: z.Kind, ActiveHours: z.ActiveHours}
 			gzs = append(gzs, geofence.Zone{ID: z.ID, Kind: z.Kind, Polygons: z.Polygons})
 		}
-		next.index = geofence.NewIndex(gcs, gzs)
+		next.Index = geofence.NewIndex(gcs, gzs)
 	}
 	l.current.Store(next)
 	l.reloads.Add(1)
 	return next, nil
-}
-
-func (w *world) corridorList() []postgres.CorridorGeom {
-	if w == nil {
-		return nil
-	}
-	out := make([]postgres.CorridorGeom, 0, len(w.corridors))
-	for _, c := range w.corridors {
-		out = append(out, *c)
-	}
-	return out
-}
-
-func (w *world) zoneList() []postgres.ZoneGeom {
-	if w == nil {
-		return nil
-	}
-	out := make([]postgres.ZoneGeom, 0, len(w.zones))
-	for _, z := range w.zones {
-		out = append(out, *z)
-	}
-	return out
 }
 
 func sameSeqs(a, b map[string]int64) bool {

@@ -368,3 +368,15 @@ func BenchmarkPolygonCovers(b *testing.B) {
 		}
 	}
 }
+
+func TestGreatCircleAgreesWithGeodesic(t *testing.T) {
+	for _, c := range [][4]float64{{107, 29.8, 107.01, 29.8}, {107, 29.8, 110, 33}, {0, 0, 0, 1}, {-179.9, 10, 179.9, 10}} {
+		gc, gd := GreatCircle(c[0], c[1], c[2], c[3]), Geodesic(c[0], c[1], c[2], c[3])
+		if math.Abs(gc-gd) > 0.006*gd {
+			t.Errorf("%v: great circle %.1f m, geodesic %.1f m", c, gc, gd)
+		}
+	}
+	if d := GreatCircle(107, 29.8, 107, 29.8); d != 0 {
+		t.Errorf("same point: %v", d)
+	}
+}

@@ -213,6 +213,19 @@ type PendingAlarmEvent struct {
 // PublishPendingAlarmEvents hands unpublished outbox events, oldest first, to publish, and marks
 // those it published. Concurrent callers skip each other's rows. It returns how many it published.
 func (db *DB) PublishPendingAlarmEvents(ctx context.Context, limit int, publish func(context.Context, PendingAlarmEvent) error) (int, error) {
+	return db.PublishPendingAlarmEventBatch(ctx, limit, func(ctx context.Context, evs []PendingAlarmEvent) (int, error) {
+		for i, e := range evs {
+			if err := publish(ctx, e); err != nil {
+				return i, err
+			}
+		}
+		return len(evs), nil
+	})
+}
+
+// PublishPendingAlarmEventBatch is PublishPendingAlarmEvents with all the events at once:
+// publish returns how many of them, from the first, it published.
+func (db *DB) PublishPendingAlarmEventBatch(ctx context.Context, limit int, publish func(context.Context, []PendingAlarmEvent) (int, error)) (int, error) {
 	n := 0
 	var perr error // a publish failure: what was published before it is still marked
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
@@ -235,11 +248,13 @@ func (db *DB) PublishPendingAlarmEvents(ctx context.Context, limit int, publish 
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		var done []int64
-		for _, e := range evs {
-			if perr = publish(ctx, e); perr != nil {
-				break
-			}
+		if len(evs) == 0 {
+			return nil
+		}
+		k, perr2 := publish(ctx, evs)
+		perr = perr2
+		done := make([]int64, 0, k)
+		for _, e := range evs[:k] {
 			done = append(done, e.ID)
 		}
 		if len(done) > 0 {

@@ -3,16 +3,20 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-// AlarmChange is one rule outcome to store: either Raise (a new active alarm) or Clear (the
-// vehicle's active alarm of Kind with Key — zone id or device alarm name, "" otherwise — ends).
+// AlarmChange is one rule outcome to store: either Raise (a new active alarm, its ID set by the
+// engine from its identity so that a replay inserts it no second time) or Clear (the vehicle's
+// active alarm of Kind with Key — zone id or device alarm name, "" otherwise — that started at
+// StartedAt ends).
 type AlarmChange struct {
 	Raise *tracking.Alarm
 	Clear *AlarmClear
@@ -20,9 +24,11 @@ type AlarmChange struct {
 
 // AlarmClear identifies the active alarm a rule clears.
 type AlarmClear struct {
+	ID        string // the alarm's id when known (a primary-key lookup); else found by the rest
 	VehicleID string
 	Kind      string
 	Key       string
+	StartedAt time.Time // the raise's started_at; zero matches any (an alarm from before 00002)
 	At        time.Time
 }
 
@@ -33,20 +39,30 @@ type VehicleStateRow struct {
 	Live      *tracking.VehicleState
 }
 
+// StreamPos is an engine partition's position in the TELEMETRY stream: every message up to Seq
+// of the stream created at StreamCreated is reflected.
+type StreamPos struct {
+	Partition     int
+	StreamCreated time.Time
+	Seq           uint64
+}
+
 // Batch is everything one engine batch commits atomically.
 type Batch struct {
 	Positions []tracking.StoredPosition // CarrierID set
 	Changes   []AlarmChange             // in order
-	States    []VehicleStateRow
+	States    []VehicleStateRow         // optional (the time-driven rules write the states they change)
+	Stream    *StreamPos                // optional: the partition's stream position after this batch
 }
 
 // BatchResult tells what the commit did.
 type BatchResult struct {
 	Inserted int              // positions new to history (duplicates skipped)
 	Events   []tracking.Alarm // alarms raised or cleared (outbox rows written)
+	Replayed bool             // history already held some of the positions (the de-duplicating path ran)
 }
 
-var partitions sync.Map // "YYYYMMDD" -> struct{} for day partitions known to exist
+var partitions sync.Map // "db/YYYYMMDD" -> struct{} for day partitions known to exist
 
 // EnsurePartitions creates the day partitions of positions that hold the given times.
 func (db *DB) EnsurePartitions(ctx context.Context, ts ...time.Time) error {
@@ -81,100 +97,80 @@ func positionRow(p *tracking.StoredPosition) []any {
 		p.Satellites, p.OdometerKm, p.FuelPct, p.FuelL, p.EngineRPM, p.CoolantC, p.Ignition, alarms, flags, p.ReceivedAt}
 }
 
-// CommitBatch writes a batch in one transaction: positions by COPY into a temporary table and
-// INSERT … ON CONFLICT DO NOTHING (idempotent on vehicle_id, ts), alarm raises and clears with
-// their outbox events, and the vehicles' rule state. A raise whose alarm is already active (a
-// redelivered fix) and a clear with nothing active write nothing.
+// CommitBatch writes a batch in one transaction: positions by COPY straight into their day
+// partition (the de-duplicating path only when a unique violation shows history already holds
+// some of them: a replay), alarm clears, raises and their outbox events as one statement each,
+// the given vehicle states, and the partition's stream position. Alarms and events are
+// idempotent by identity: a raise whose alarm exists (a replay) or another of whose key is active,
+// and a clear with nothing active, write nothing; a person's acknowledgement is never touched.
 func (db *DB) CommitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 	var res BatchResult
-	if len(b.Positions) > 0 {
-		ts := make([]time.Time, 0, 2)
-		seen := map[string]bool{}
-		for i := range b.Positions {
-			d := b.Positions[i].TS.UTC().Format("20060102")
-			if !seen[d] {
-				seen[d] = true
-				ts = append(ts, b.Positions[i].TS)
+	days := map[string][]int{}
+	var dayOrder []string
+	for i := range b.Positions {
+		d := b.Positions[i].TS.UTC().Format("20060102")
+		if _, ok := days[d]; !ok {
+			dayOrder = append(dayOrder, d)
+			if err := db.EnsurePartitions(ctx, b.Positions[i].TS); err != nil {
+				return res, err
 			}
 		}
-		if err := db.EnsurePartitions(ctx, ts...); err != nil {
-			return res, err
-		}
+		days[d] = append(days[d], i)
 	}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		res = BatchResult{}
-		if len(b.Positions) > 0 {
-			n, err := insertPositions(ctx, tx, b.Positions)
+	// First straight COPY; when history already holds some of the positions (a replay) the
+	// transaction fails on the unique key and is done again through the de-duplicating path.
+	for _, dedupe := range []bool{false, true} {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			res = BatchResult{Replayed: dedupe}
+			for _, d := range dayOrder {
+				n, err := copyPositions(ctx, tx, "positions_"+d, b.Positions, days[d], dedupe)
+				if err != nil {
+					return err
+				}
+				res.Inserted += n
+			}
+			evs, err := writeAlarmChanges(ctx, tx, b.Changes)
 			if err != nil {
 				return err
 			}
-			res.Inserted = n
-		}
-		for _, c := range b.Changes {
-			var a tracking.Alarm
-			var err error
-			var event string
-			if c.Raise != nil {
-				a, err = raiseAlarm(ctx, tx, c.Raise)
-				event = tracking.EventRaised
-			} else {
-				a, err = clearAlarm(ctx, tx, c.Clear)
-				event = tracking.EventCleared
-			}
-			if err == pgx.ErrNoRows {
-				continue
-			}
-			if err != nil {
+			res.Events = evs
+			if err := upsertStates(ctx, tx, b.States); err != nil {
 				return err
 			}
-			if err := insertEvent(ctx, tx, event, &a); err != nil {
-				return err
-			}
-			res.Events = append(res.Events, a)
-		}
-		if len(b.States) > 0 {
-			ids := make([]string, len(b.States))
-			rules := make([]string, len(b.States))
-			lives := make([]*string, len(b.States))
-			for i, s := range b.States {
-				ids[i] = s.VehicleID
-				rules[i] = string(s.Rules)
-				if s.Live != nil {
-					lj, err := json.Marshal(s.Live)
-					if err != nil {
-						return err
-					}
-					l := string(lj)
-					lives[i] = &l
+			if b.Stream != nil {
+				if _, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq) values ($1, $2, $3)
+					on conflict (partition) do update set committed_seq = excluded.committed_seq,
+						stream_created = excluded.stream_created, updated_at = now()`,
+					b.Stream.Partition, b.Stream.StreamCreated, int64(b.Stream.Seq)); err != nil {
+					return err
 				}
 			}
-			_, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
-				select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
-				on conflict (vehicle_id) do update set rules = excluded.rules,
-					live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives)
-			if err != nil {
-				return err
-			}
+			return nil
+		})
+		var pe *pgconn.PgError
+		if !dedupe && errors.As(err, &pe) && pe.Code == "23505" { // only positions can violate a unique key here
+			continue
 		}
-		return nil
-	})
-	return res, err
+		return res, err
+	}
+	return res, nil
 }
 
-func insertPositions(ctx context.Context, tx pgx.Tx, ps []tracking.StoredPosition) (int, error) {
+// copyPositions COPYs the positions idx of ps straight into the day partition table, or with
+// dedupe through a temporary table and INSERT … ON CONFLICT DO NOTHING. It returns how many were
+// new.
+func copyPositions(ctx context.Context, tx pgx.Tx, table string, ps []tracking.StoredPosition, idx []int, dedupe bool) (int, error) {
+	if !dedupe {
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, positionCols, rowsOf(ps, idx))
+		return int(n), err
+	}
 	if _, err := tx.Exec(ctx, `create temp table if not exists positions_in (like positions including defaults) on commit delete rows`); err != nil {
 		return 0, err
 	}
-	i := 0
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"positions_in"}, positionCols, pgx.CopyFromFunc(func() ([]any, error) {
-		if i >= len(ps) {
-			return nil, nil
-		}
-		row := positionRow(&ps[i])
-		i++
-		return row, nil
-	}))
-	if err != nil {
+	if _, err := tx.Exec(ctx, `truncate positions_in`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"positions_in"}, positionCols, rowsOf(ps, idx)); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `insert into positions select * from positions_in on conflict (vehicle_id, ts) do nothing`)
@@ -184,24 +180,77 @@ func insertPositions(ctx context.Context, tx pgx.Tx, ps []tracking.StoredPositio
 	return int(tag.RowsAffected()), nil
 }
 
-func raiseAlarm(ctx context.Context, tx pgx.Tx, a *tracking.Alarm) (tracking.Alarm, error) {
-	var lat, lon *float64
-	if a.Position != nil {
-		lat, lon = &a.Position.Lat, &a.Position.Lon
-	}
-	return scanAlarm(tx.QueryRow(ctx, `insert into alarms (kind, severity, vehicle_id, carrier_id, trip_id, corridor_id,
-			zone_id, device_alarm, started_at, raised_at, lat, lon, distance_m, speed_kmh)
-		values ($1, $2, $3, $4, $5::uuid, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13, $14)
-		on conflict (vehicle_id, kind, (coalesce(zone_id::text, device_alarm, ''))) where active do nothing
-		returning `+alarmCols,
-		a.Kind, tracking.Severity(a.Kind), a.VehicleID, a.CarrierID, a.TripID, a.CorridorID, a.ZoneID, a.DeviceAlarm,
-		a.StartedAt, a.RaisedAt, lat, lon, a.DistanceM, a.SpeedKmh))
+func rowsOf(ps []tracking.StoredPosition, idx []int) pgx.CopyFromSource {
+	i := 0
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if i >= len(idx) {
+			return nil, nil
+		}
+		row := positionRow(&ps[idx[i]])
+		i++
+		return row, nil
+	})
 }
 
-func clearAlarm(ctx context.Context, tx pgx.Tx, c *AlarmClear) (tracking.Alarm, error) {
-	return scanAlarm(tx.QueryRow(ctx, `update alarms set active = false, cleared_at = $4, updated_at = now()
-		where vehicle_id = $1 and kind = $2 and coalesce(zone_id::text, device_alarm, '') = $3 and active
-		returning `+alarmCols, c.VehicleID, c.Kind, c.Key, c.At))
+func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) error {
+	if len(states) == 0 {
+		return nil
+	}
+	ids := make([]string, len(states))
+	rules := make([]string, len(states))
+	lives := make([]*string, len(states))
+	for i, s := range states {
+		ids[i] = s.VehicleID
+		rules[i] = string(s.Rules)
+		if s.Live != nil {
+			lj, err := json.Marshal(s.Live)
+			if err != nil {
+				return err
+			}
+			l := string(lj)
+			lives[i] = &l
+		}
+	}
+	_, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
+		select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
+		on conflict (vehicle_id) do update set rules = excluded.rules,
+			live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives)
+	return err
+}
+
+// Checkpoint stores the rule state of the given vehicles and the stream position it reflects,
+// in one transaction.
+func (db *DB) Checkpoint(ctx context.Context, states []VehicleStateRow, pos StreamPos) error {
+	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := upsertStates(ctx, tx, states); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq, checkpoint_seq) values ($1, $2, $3, $3)
+			on conflict (partition) do update set checkpoint_seq = excluded.checkpoint_seq,
+				committed_seq = greatest(engine_partitions.committed_seq, excluded.committed_seq),
+				stream_created = excluded.stream_created, updated_at = now()`,
+			pos.Partition, pos.StreamCreated, int64(pos.Seq))
+		return err
+	})
+}
+
+// PartitionPos is what engine_partitions holds for one partition.
+type PartitionPos struct {
+	StreamCreated time.Time
+	CommittedSeq  uint64
+	CheckpointSeq uint64
+}
+
+// EnginePartition returns the stored stream position of a partition; ok is false when none.
+func (db *DB) EnginePartition(ctx context.Context, partition int) (p PartitionPos, ok bool, err error) {
+	var c, k int64
+	err = db.Pool.QueryRow(ctx, `select stream_created, committed_seq, checkpoint_seq from engine_partitions where partition = $1`,
+		partition).Scan(&p.StreamCreated, &c, &k)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	p.CommittedSeq, p.CheckpointSeq = uint64(c), uint64(k)
+	return p, err == nil, err
 }
 
 // AlarmKey is the key that makes an active alarm unique per vehicle and kind.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/tracking"
@@ -30,7 +32,7 @@ func TestCommitBatchIsIdempotent(t *testing.T) {
 	speed := 42.0
 	zone := "" // no zone: route deviation
 	_ = zone
-	raise := &tracking.Alarm{Kind: tracking.AlarmRouteDeviation, VehicleID: "v1", CarrierID: "c1",
+	raise := &tracking.Alarm{ID: uuid.NewString(), Kind: tracking.AlarmRouteDeviation, VehicleID: "v1", CarrierID: "c1",
 		StartedAt: ts.Add(-2 * time.Second), RaisedAt: ts, Position: &tracking.LatLon{Lat: 29.8, Lon: 107.01}, SpeedKmh: &speed}
 	b := &postgres.Batch{
 		Positions: []tracking.StoredPosition{
@@ -113,6 +115,7 @@ func TestCommitBatchIsIdempotent(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r := *raise
 		r.Kind = tracking.AlarmOverspeed
+		r.ID = uuid.NewString()
 		r.RaisedAt = ts.Add(time.Duration(i+2) * time.Minute)
 		if _, err := db.CommitBatch(ctx, &postgres.Batch{Changes: []postgres.AlarmChange{{Raise: &r},
 			{Clear: &postgres.AlarmClear{VehicleID: "v1", Kind: tracking.AlarmOverspeed, At: r.RaisedAt.Add(time.Second)}}}}); err != nil {

@@ -1,6 +1,10 @@
 package sim
 
-import "math"
+import (
+	"math"
+
+	"github.com/corridor-dev/corridor/pkg/geo"
+)
 
 // earthR is the mean Earth radius used for the simulator's own (approximate) geometry. The
 // simulator only needs metres good to a fraction of a percent; the engine measures exactly.
@@ -11,14 +15,8 @@ const rad = math.Pi / 180
 // lonLat is a WGS84 coordinate, [lon, lat] as in GeoJSON.
 type lonLat = [2]float64
 
-// haversine returns the great-circle distance in metres.
-func haversine(a, b lonLat) float64 {
-	dLat := (b[1] - a[1]) * rad
-	dLon := (b[0] - a[0]) * rad
-	s1, s2 := math.Sin(dLat/2), math.Sin(dLon/2)
-	h := s1*s1 + math.Cos(a[1]*rad)*math.Cos(b[1]*rad)*s2*s2
-	return 2 * earthR * math.Asin(math.Min(1, math.Sqrt(h)))
-}
+// haversine returns the great-circle distance in metres (the project's one: geo.GreatCircle).
+func haversine(a, b lonLat) float64 { return geo.GreatCircle(a[0], a[1], b[0], b[1]) }
 
 // bearing returns the initial bearing from a to b in degrees, [0, 360).
 func bearing(a, b lonLat) float64 {

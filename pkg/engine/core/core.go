@@ -1,0 +1,320 @@
+package core
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/corridor-dev/corridor/pkg/geo"
+	"github.com/corridor-dev/corridor/pkg/geofence"
+	"github.com/corridor-dev/corridor/pkg/rules"
+	"github.com/corridor-dev/corridor/pkg/tracking"
+)
+
+// MaxPlausibleKmh is the implied speed between two fixes above which they disagree: a fix that
+// disagrees with the reference (and with the suspect before it) is stored flagged as an
+// implausible jump and drives no rule.
+const MaxPlausibleKmh = 250
+
+// State is one vehicle's state as checkpointed (JSON, compatible with the engine's earlier
+// vehicle_state.rules).
+type State struct {
+	Rules   rules.State `json:"rules"`
+	LastTS  time.Time   `json:"last_ts"` // the reference: last fix that drove the rules
+	LastLat float64     `json:"last_lat"`
+	LastLon float64     `json:"last_lon"`
+	Hint    int         `json:"hint"` // geofence segment matched last
+	// Suspect is the last fix judged implausible against the reference. When the next fix agrees
+	// with it and not with the reference, the reference was the outlier: the rules resume.
+	Suspect *Ref `json:"suspect,omitempty"`
+}
+
+// Ref is a fix's time and place.
+type Ref struct {
+	TS  time.Time `json:"ts"`
+	Lat float64   `json:"lat"`
+	Lon float64   `json:"lon"`
+}
+
+// NewState is the state of a vehicle never seen.
+func NewState() State { return State{Hint: -1} }
+
+// Outcome is what one fix or one tick did to a vehicle.
+type Outcome struct {
+	Vehicle   Vehicle
+	Position  *tracking.StoredPosition // to store (nil: a tick, or a duplicate of the last fix)
+	Duplicate bool                     // same ts as the vehicle's last fix: nothing to store
+	Changes   []rules.Change           // alarm changes, in order
+	Live      *tracking.VehicleState   // the new live state; nil when it did not change
+}
+
+// Snapshot is a vehicle's state to checkpoint.
+type Snapshot struct {
+	VehicleID string
+	State     State
+	Live      *tracking.VehicleState
+}
+
+type vehicle struct {
+	st   State
+	live *tracking.VehicleState
+}
+
+// Core owns every vehicle's state. It is not safe for concurrent use: one goroutine (the
+// partition's) drives it.
+type Core struct {
+	cfg   rules.Config
+	vs    map[string]*vehicle
+	undo  map[string]*vehicle // within a batch: each changed vehicle as it was before (nil: absent)
+	dirty map[string]struct{} // changed since the last checkpoint
+}
+
+// New returns a core without vehicles.
+func New(cfg rules.Config) *Core {
+	return &Core{cfg: cfg, vs: map[string]*vehicle{}, dirty: map[string]struct{}{}}
+}
+
+// Len is the number of vehicles with state.
+func (c *Core) Len() int { return len(c.vs) }
+
+// Restore sets a vehicle's state from a checkpoint.
+func (c *Core) Restore(id string, st State, live *tracking.VehicleState) {
+	c.vs[id] = &vehicle{st: st, live: live}
+}
+
+// State returns a vehicle's current state.
+func (c *Core) State(id string) (State, *tracking.VehicleState, bool) {
+	v := c.vs[id]
+	if v == nil {
+		return State{}, nil, false
+	}
+	return v.st, v.live, true
+}
+
+// Begin starts a batch: the changes until Commit can be undone by Rollback.
+func (c *Core) Begin() { c.undo = map[string]*vehicle{} }
+
+// Commit ends the batch, keeping its changes.
+func (c *Core) Commit() { c.undo = nil }
+
+// Rollback ends the batch, putting every vehicle it changed back as it was at Begin.
+func (c *Core) Rollback() {
+	for id, old := range c.undo {
+		if old == nil {
+			delete(c.vs, id)
+		} else {
+			c.vs[id] = old
+		}
+	}
+	c.undo = nil
+}
+
+// TakeDirty returns the vehicles changed since the last call (for a checkpoint).
+func (c *Core) TakeDirty() []Snapshot {
+	out := make([]Snapshot, 0, len(c.dirty))
+	for id := range c.dirty {
+		if v := c.vs[id]; v != nil {
+			out = append(out, Snapshot{VehicleID: id, State: v.st, Live: v.live})
+		}
+	}
+	clear(c.dirty)
+	return out
+}
+
+// MarkDirty puts vehicles back for the next checkpoint (after a failed one).
+func (c *Core) MarkDirty(ids []string) {
+	for _, id := range ids {
+		c.dirty[id] = struct{}{}
+	}
+}
+
+// mutable returns the vehicle's state to change, saving it for Rollback and marking it dirty.
+func (c *Core) mutable(id string) *vehicle {
+	v := c.vs[id]
+	if c.undo != nil {
+		if _, saved := c.undo[id]; !saved {
+			if v == nil {
+				c.undo[id] = nil
+			} else {
+				old := *v
+				c.undo[id] = &old
+			}
+		}
+	}
+	if v == nil {
+		v = &vehicle{st: NewState()}
+		c.vs[id] = v
+	} else if c.undo != nil {
+		cp := *v // the saved one must not change under us
+		v = &cp
+		c.vs[id] = v
+	}
+	c.dirty[id] = struct{}{}
+	return v
+}
+
+func plausible(from Ref, p *tracking.Position) bool {
+	h := p.TS.Sub(from.TS).Hours()
+	return geo.GreatCircle(from.Lon, from.Lat, p.Lon, p.Lat)/1000 <= MaxPlausibleKmh*h
+}
+
+// Apply processes one valid fix of a known vehicle, received at received (server clock); flags
+// are stored with it (e.g. bad_can).
+func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string, received time.Time) Outcome {
+	v := c.mutable(veh.ID)
+	st := &v.st
+	out := Outcome{Vehicle: veh}
+	sp := &tracking.StoredPosition{Position: p, ReceivedAt: received, Flags: flags}
+	newer := p.TS.After(st.LastTS)
+	in := rules.Input{Fix: rules.Fix{TS: p.TS, Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh, DeviceAlarms: p.DeviceAlarms}, ReceivedAt: received}
+	var dist *float64
+	var within bool
+	var trip *rules.Trip
+	switch {
+	case !newer && p.TS.Before(st.LastTS):
+		sp.Flags = append(sp.Flags, tracking.FlagOutOfOrder)
+	case !newer:
+		out.Duplicate = true
+		sp = nil
+	default:
+		if !st.LastTS.IsZero() && !plausible(Ref{st.LastTS, st.LastLat, st.LastLon}, &p) {
+			if s := st.Suspect; s != nil && p.TS.After(s.TS) && plausible(*s, &p) {
+				st.Suspect = nil // p agrees with the fix before it, not with the reference: the reference was the outlier
+			} else {
+				sp.Flags = append(sp.Flags, tracking.FlagImplausibleJump)
+				in.Fix.Implausible = true
+				st.Suspect = &Ref{TS: p.TS, Lat: p.Lat, Lon: p.Lon}
+			}
+		} else {
+			st.Suspect = nil
+		}
+		if !in.Fix.Implausible {
+			if t := w.ActiveTrip(veh.ID, p.TS); t != nil {
+				if rt := w.RuleTrip(t); rt != nil {
+					if d, in2, seg, ok := w.Index.CheckCorridor(t.CorridorID, p.Lon, p.Lat, st.Hint); ok {
+						st.Hint = seg
+						dist, within, trip = &d, in2, rt
+						in.Trip, in.DistanceM = rt, d
+					}
+				}
+			}
+			var zbuf [8]*geofence.Zone
+			for _, z := range w.Index.ZonesAt(p.Lon, p.Lat, zbuf[:0]) {
+				hit := rules.ZoneHit{ID: z.ID, Kind: z.Kind}
+				if zm := w.Zones[z.ID]; zm != nil {
+					hit.ActiveHours = zm.ActiveHours
+				}
+				in.Zones = append(in.Zones, hit)
+			}
+		}
+	}
+	out.Position = sp
+	st.Rules, out.Changes = rules.Evaluate(c.cfg, st.Rules, in)
+	if newer && !in.Fix.Implausible {
+		st.LastTS, st.LastLat, st.LastLon = p.TS, p.Lat, p.Lon
+		l := &tracking.VehicleState{VehicleID: veh.ID, CarrierID: veh.CarrierID, Plate: veh.Plate, TS: p.TS.UTC(), Lat: p.Lat, Lon: p.Lon,
+			SpeedKmh: p.SpeedKmh, HeadingDeg: p.HeadingDeg, DistanceM: dist, UpdatedAt: received.UTC(),
+			Status: LiveStatus(st.Rules.Offline(), trip, within)}
+		if trip != nil {
+			l.TripID, l.CorridorID = ptr(trip.ID), ptr(trip.CorridorID)
+		}
+		v.live, out.Live = l, l
+	}
+	return out
+}
+
+// Tick runs the time-driven rules at now (server clock) for the vehicles on an active trip, or
+// whose trip ended in the last minute, and those with active alarms. A vehicle whose rules fail
+// (a bug) is skipped for this tick and reported in errs; the others go on.
+func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
+	seen := map[string]bool{}
+	for vid, trips := range w.Trips {
+		for i := range trips {
+			if trips[i].ActiveAt(now) || (trips[i].EndsAt.Before(now) && trips[i].EndsAt.After(now.Add(-time.Minute))) {
+				seen[vid] = true
+				if o, ok, err := c.tickOne(w, vid, now); err != nil {
+					errs = append(errs, err)
+				} else if ok {
+					outs = append(outs, o)
+				}
+				break
+			}
+		}
+	}
+	for vid, v := range c.vs {
+		if !seen[vid] && len(v.st.Rules.Alarms) > 0 {
+			if o, ok, err := c.tickOne(w, vid, now); err != nil {
+				errs = append(errs, err)
+			} else if ok {
+				outs = append(outs, o)
+			}
+		}
+	}
+	return outs, errs
+}
+
+func (c *Core) tickOne(w *World, vid string, now time.Time) (out Outcome, changed bool, err error) {
+	veh, ok := w.Vehicles[vid]
+	if !ok {
+		return out, false, nil
+	}
+	rt := w.RuleTrip(w.ActiveTrip(vid, now))
+	cur := c.vs[vid]
+	if cur == nil && rt == nil {
+		return out, false, nil
+	}
+	var st State
+	var live *tracking.VehicleState
+	if cur != nil {
+		st, live = cur.st, cur.live
+	} else {
+		st = NewState()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, changed, err = Outcome{}, false, fmt.Errorf("vehicle %s: time-driven rules failed: %v", vid, r)
+		}
+	}()
+	wasOffline := st.Rules.Offline()
+	var changes []rules.Change
+	st.Rules, changes = rules.Tick(c.cfg, st.Rules, now, rt)
+	if len(changes) == 0 && wasOffline == st.Rules.Offline() {
+		return out, false, nil
+	}
+	out = Outcome{Vehicle: veh, Changes: changes}
+	if live != nil || !st.LastTS.IsZero() { // never seen: no position to show; its signal_lost alarm says enough
+		var l tracking.VehicleState
+		if live != nil {
+			l = *live
+		} else {
+			l = tracking.VehicleState{VehicleID: vid, CarrierID: veh.CarrierID, Plate: veh.Plate,
+				TS: st.LastTS.UTC(), Lat: st.LastLat, Lon: st.LastLon}
+		}
+		// The trip is the one active now, not the one of the last fix.
+		if rt == nil {
+			l.TripID, l.CorridorID, l.DistanceM = nil, nil, nil
+		} else if l.TripID == nil || *l.TripID != rt.ID {
+			if l.CorridorID == nil || *l.CorridorID != rt.CorridorID {
+				l.DistanceM = nil // measured from another corridor, or never
+			}
+			l.TripID, l.CorridorID = ptr(rt.ID), ptr(rt.CorridorID)
+		}
+		within := false
+		if rt != nil {
+			if d, in, _, ok := w.Index.CheckCorridor(rt.CorridorID, l.Lon, l.Lat, -1); ok {
+				if l.DistanceM == nil {
+					l.DistanceM = &d
+				}
+				within = in
+			}
+		}
+		l.Status = LiveStatus(st.Rules.Offline(), rt, within)
+		l.UpdatedAt = now.UTC()
+		out.Live = &l
+		live = &l
+	}
+	v := c.mutable(vid)
+	v.st, v.live = st, live
+	return out, true, nil
+}
+
+func ptr[T any](v T) *T { return &v }
