@@ -194,7 +194,7 @@ func raiseAlarm(ctx context.Context, tx pgx.Tx, a *tracking.Alarm) (tracking.Ala
 		values ($1, $2, $3, $4, $5::uuid, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13, $14)
 		on conflict (vehicle_id, kind, (coalesce(zone_id::text, device_alarm, ''))) where active do nothing
 		returning `+alarmCols,
-		a.Kind, tracking.Severity(a.Kind), a.VehicleID, a.CarrierID, a.TripID, a.CorridorID, a.ZoneID, a.DeviceAlarm,
+		a.Kind, tracking.AlarmSeverity(a.Kind, deref(a.DeviceAlarm)), a.VehicleID, a.CarrierID, a.TripID, a.CorridorID, a.ZoneID, a.DeviceAlarm,
 		a.StartedAt, a.RaisedAt, lat, lon, a.DistanceM, a.SpeedKmh))
 }
 
