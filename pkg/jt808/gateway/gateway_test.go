@@ -21,14 +21,16 @@ import (
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-// vehicles is an in-memory Vehicles.
-type vehicles struct {
+// terminals is an in-memory Terminals (the PostgreSQL one is tested in pkg/postgres and end to
+// end in cmd/corridor).
+type terminals struct {
 	mu   sync.Mutex
-	byID map[string]tracking.Vehicle
+	byID map[string]tracking.Vehicle // terminal id → vehicle
+	reg  map[string][]byte           // terminal id → auth code hash
 	err  error
 }
 
-func (v *vehicles) VehicleByTerminal(_ context.Context, tid string) (tracking.Vehicle, error) {
+func (v *terminals) RegisterTerminal(_ context.Context, tid string, hash []byte) (tracking.Vehicle, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.err != nil {
@@ -38,7 +40,45 @@ func (v *vehicles) VehicleByTerminal(_ context.Context, tid string) (tracking.Ve
 	if !ok {
 		return tracking.Vehicle{}, tracking.Errorf(tracking.ENOTFOUND, "no vehicle with terminal %s", tid)
 	}
+	if _, ok := v.reg[tid]; ok {
+		return tracking.Vehicle{}, tracking.Errorf(tracking.ECONFLICT, "registered")
+	}
+	if v.reg == nil {
+		v.reg = map[string][]byte{}
+	}
+	v.reg[tid] = hash
 	return veh, nil
+}
+
+func (v *terminals) RegisteredTerminal(_ context.Context, tid string) (tracking.Vehicle, []byte, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.err != nil {
+		return tracking.Vehicle{}, nil, v.err
+	}
+	veh, ok := v.byID[tid]
+	hash, ok2 := v.reg[tid]
+	if !ok || !ok2 {
+		return tracking.Vehicle{}, nil, tracking.Errorf(tracking.ENOTFOUND, "not registered")
+	}
+	return veh, hash, nil
+}
+
+// code registers terminal tid with a fresh auth code, as a terminal's registration would, and
+// returns the code.
+func (v *terminals) code(t testing.TB, tid string) string {
+	t.Helper()
+	code, hash := NewAuthCode()
+	if _, err := v.RegisterTerminal(context.Background(), tid, hash); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func (v *terminals) set(f func(*terminals)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f(v)
 }
 
 // publisher is an in-memory Publisher that can be told to fail.
@@ -69,10 +109,14 @@ func vehicle(id, carrier, tid string) tracking.Vehicle {
 	return tracking.Vehicle{ID: id, CarrierID: carrier, Plate: "渝A" + id, TerminalID: &tid}
 }
 
+// testNow is the clock fix times are judged against in these tests: the fixed BCD times they
+// send (2026-01-15 GMT+8) are a few hours old.
+func testNow() time.Time { return time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC) }
+
 type fixture struct {
 	srv    *Server
 	addr   string
-	veh    *vehicles
+	veh    *terminals
 	pub    *publisher
 	cancel context.CancelFunc
 	done   chan error
@@ -84,7 +128,7 @@ func start(t *testing.T, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	veh := &vehicles{byID: map[string]tracking.Vehicle{
+	veh := &terminals{byID: map[string]tracking.Vehicle{
 		"13812345678": vehicle("truck-1", "carrier-a", "13812345678"),
 		"17299841738": vehicle("truck-2", "carrier-b", "17299841738"),
 		"13900000001": vehicle("truck-3", "carrier-a", "13900000001"),
@@ -93,10 +137,8 @@ func start(t *testing.T, cfg Config) *fixture {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.AuthSecret == nil {
-		cfg.AuthSecret = []byte("test-secret")
-	}
 	srv := New(cfg, veh, pub)
+	srv.fixNow = testNow
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -145,7 +187,7 @@ func TestSession2013(t *testing.T) {
 	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultFailure)
 
 	result, code := tm.Register()
-	if result != jt808.RegisterOK || code != fx.srv.AuthCode("13812345678") {
+	if result != jt808.RegisterOK || len(code) != 24 {
 		t.Fatalf("register: result %d code %q", result, code)
 	}
 	// A wrong auth code fails.
@@ -307,31 +349,97 @@ func TestSession2019(t *testing.T) {
 	}
 }
 
-func TestRegisterUnknownTerminal(t *testing.T) {
-	fx := start(t, Config{})
-	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "015500000000")
-	if result, code := tm.Register(); result != jt808.RegisterTerminalUnknown || code != "" {
-		t.Fatalf("result %d code %q, want 4 and no code", result, code)
+// Registration hands out a random auth code once; a registered terminal, like an unknown one,
+// gets result 3 until the registration is reset; the code survives a restart (it is stored).
+func TestRegistration(t *testing.T) {
+	fx := start(t, Config{Limits: Limits{AttemptsPerTerminal: Limit{Every: time.Second, Burst: 20}}})
+	stranger := jt808test.Dial(t, fx.addr, jt808.V2013, "015500000000")
+	if result, code := stranger.Register(); result != jt808.RegisterTerminalRegistered || code != "" {
+		t.Fatalf("unknown terminal: result %d code %q, want 3 and no code", result, code)
 	}
-	// An auth code computed for another terminal does not authenticate this one.
-	s := tm.Send(jt808.MsgAuth, []byte(fx.srv.AuthCode("13812345678")))
-	tm.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
-	// Vehicle store outage: registration answered 0x8001 result 1 (retry later).
-	fx.veh.mu.Lock()
-	fx.veh.err = errors.New("database down")
-	fx.veh.mu.Unlock()
-	s = tm.Send(jt808.MsgRegister, make([]byte, 40))
-	tm.ExpectGeneral(s, jt808.MsgRegister, jt808.ResultFailure)
-}
 
-// Auth codes are stateless: a second server with the same secret accepts them.
-func TestAuthCodeSurvivesRestart(t *testing.T) {
-	fx1 := start(t, Config{AuthSecret: []byte("k")})
-	tm := jt808test.Dial(t, fx1.addr, jt808.V2013, "013812345678")
-	_, code := tm.Register()
-	fx2 := start(t, Config{AuthSecret: []byte("k")})
+	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	result, code := tm.Register()
+	if result != jt808.RegisterOK || len(code) != 24 {
+		t.Fatalf("register: result %d code %q", result, code)
+	}
+	if h := fx.veh.reg["13812345678"]; string(h) == code || string(h) != string(HashAuthCode(code)) {
+		t.Fatalf("stored %x, want the SHA-256 of the code", h)
+	}
+	// A second registration, from anyone, is refused with the same answer as an unknown terminal.
+	other := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	if result, c := other.Register(); result != jt808.RegisterTerminalRegistered || c != "" {
+		t.Fatalf("second registration: result %d code %q, want 3", result, c)
+	}
+	if result, _ := tm.Register(); result != jt808.RegisterTerminalRegistered {
+		t.Fatalf("re-registration on the same connection: result %d, want 3", result)
+	}
+	// The code does not authenticate another registered terminal.
+	code2 := fx.veh.code(t, "13900000001")
+	third := jt808test.Dial(t, fx.addr, jt808.V2013, "013900000001")
+	s := third.Send(jt808.MsgAuth, []byte(code))
+	third.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
+	third.Auth(code2)
+	// Nor does an unregistered terminal authenticate with anything.
+	s = stranger.Send(jt808.MsgAuth, []byte(code))
+	stranger.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
+
+	// The stored registration survives a restart.
+	fx2 := start(t, Config{})
+	fx2.veh.reg = fx.veh.reg
 	tm2 := jt808test.Dial(t, fx2.addr, jt808.V2013, "013812345678")
 	tm2.Auth(code)
+
+	// After an admin reset the terminal registers again, with a new code; the old one fails.
+	fx.veh.set(func(v *terminals) { delete(v.reg, "13812345678") })
+	result, newCode := tm.Register()
+	if result != jt808.RegisterOK || newCode == code {
+		t.Fatalf("after reset: result %d code %q (old %q)", result, newCode, code)
+	}
+	s = tm.Send(jt808.MsgAuth, []byte(code))
+	tm.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
+	tm.Auth(newCode)
+
+	// Store outage: registration answered 0x8001 result 1 (retry later).
+	fx.veh.set(func(v *terminals) { v.err = errors.New("database down") })
+	s = stranger.Send(jt808.MsgRegister, make([]byte, 40))
+	stranger.ExpectGeneral(s, jt808.MsgRegister, jt808.ResultFailure)
+	if st := fx.srv.Stats(); st.Registrations != 2 || st.RegistrationsRefused != 3 || st.AuthFailed != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Registration and authentication attempts are rate-limited per terminal and per address.
+func TestAttemptRateLimits(t *testing.T) {
+	fx := start(t, Config{Limits: Limits{AttemptsPerTerminal: Limit{Every: time.Hour, Burst: 3}}})
+	code := fx.veh.code(t, "13812345678")
+	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	for range 3 {
+		s := tm.Send(jt808.MsgAuth, []byte("guess"))
+		tm.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
+	}
+	// The right code, once the terminal's attempts are spent, is refused too.
+	s := tm.Send(jt808.MsgAuth, []byte(code))
+	tm.ExpectGeneral(s, jt808.MsgAuth, jt808.ResultFailure)
+	s = tm.Send(jt808.MsgRegister, make([]byte, 40))
+	tm.ExpectGeneral(s, jt808.MsgRegister, jt808.ResultFailure) // limited: 0x8001, not 0x8100
+	// Another terminal from the same address is not affected.
+	other := jt808test.Dial(t, fx.addr, jt808.V2013, "013900000001")
+	other.Auth(fx.veh.code(t, "13900000001"))
+	if st := fx.srv.Stats(); st.AttemptsLimited != 2 || st.AuthFailed != 3 {
+		t.Errorf("stats %+v", st)
+	}
+
+	fx = start(t, Config{Limits: Limits{AttemptsPerIP: Limit{Every: time.Hour, Burst: 2}}})
+	tm = jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	for i, phone := range []string{"013812345678", "013900000001", "017299841738"} {
+		tm.Header.Phone = phone
+		s := tm.Send(jt808.MsgRegister, make([]byte, 40))
+		f := tm.Recv()
+		if limited := f.Header.MsgID == jt808.MsgPlatformResponse; limited != (i == 2) || binary.BigEndian.Uint16(f.Body) != s {
+			t.Errorf("attempt %d from one address: answer %#04x %x", i, f.Header.MsgID, f.Body)
+		}
+	}
 }
 
 // A second terminal that sends garbage (random bytes, oversized runs, bad frames) does not
@@ -453,15 +561,16 @@ func TestStrayVersionBitFrame(t *testing.T) {
 
 func BenchmarkLocationRoundTrip(b *testing.B) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	veh := &vehicles{byID: map[string]tracking.Vehicle{"13812345678": vehicle("truck-1", "carrier-a", "13812345678")}}
-	srv := New(Config{Log: slog.New(slog.DiscardHandler), AuthSecret: []byte("k")}, veh, &discardPublisher{})
+	veh := &terminals{byID: map[string]tracking.Vehicle{"13812345678": vehicle("truck-1", "carrier-a", "13812345678")}}
+	srv := New(Config{Log: slog.New(slog.DiscardHandler)}, veh, &discardPublisher{})
+	srv.fixNow = testNow
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go srv.Serve(ctx, ln)
 	c, _ := net.Dial("tcp", ln.Addr().String())
 	defer c.Close()
 	h := jt808.Header{Version: jt808.V2013, Phone: "013812345678"}
-	auth, _ := jt808.Encode(h, jt808.MsgAuth, 1, []byte(srv.AuthCode("13812345678")))
+	auth, _ := jt808.Encode(h, jt808.MsgAuth, 1, []byte(veh.code(b, "13812345678")))
 	c.Write(auth)
 	buf := make([]byte, 256)
 	c.Read(buf)
@@ -547,14 +656,15 @@ func TestPanicIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	veh := &vehicles{byID: map[string]tracking.Vehicle{"13812345678": vehicle("truck-1", "carrier-a", "13812345678")}}
-	srv := New(Config{Log: slog.New(slog.DiscardHandler), AuthSecret: []byte("k")}, veh, panicPublisher{})
+	veh := &terminals{byID: map[string]tracking.Vehicle{"13812345678": vehicle("truck-1", "carrier-a", "13812345678")}}
+	srv := New(Config{Log: slog.New(slog.DiscardHandler)}, veh, panicPublisher{})
+	srv.fixNow = testNow
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	defer func() { cancel(); <-done }()
 	tm := jt808test.Dial(t, ln.Addr().String(), jt808.V2013, "013812345678")
-	tm.Auth(srv.AuthCode("13812345678"))
+	tm.Auth(veh.code(t, "13812345678"))
 	tm.Send(jt808.MsgLocation, loc(0, fixACC, 29.5, 106.5, 0, "260115083000", ""))
 	_ = tm.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if _, err := tm.Conn.Read(make([]byte, 64)); err == nil {
@@ -569,7 +679,7 @@ func TestPanicIsolated(t *testing.T) {
 func TestZeroTimeReport(t *testing.T) {
 	fx := start(t, Config{})
 	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
-	tm.Auth(fx.srv.AuthCode("13812345678"))
+	tm.Auth(fx.veh.code(t, "13812345678"))
 	s := tm.Send(jt808.MsgLocation, loc(0, fixACC, 29.5, 106.5, 0, "000000000000", ""))
 	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 	s = tm.Send(jt808.MsgLocation, []byte{1, 2, 3}) // too short for a location
