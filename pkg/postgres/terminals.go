@@ -52,9 +52,10 @@ func (db *DB) RegisteredTerminal(ctx context.Context, terminalID string) (tracki
 		return tracking.Vehicle{}, nil, tracking.Errorf(tracking.ENOTFOUND, "terminal not registered")
 	}
 	var hash []byte
-	rows, _ := db.Pool.Query(ctx, `select `+vehicleColumns+`, t.auth_hash from jt808_terminals t
-		join vehicles on vehicles.id = t.vehicle_id and vehicles.terminal_id = t.terminal_id and vehicles.deleted_at is null
-		where t.terminal_id = $1`, n)
+	rows, _ := db.Pool.Query(ctx, `select `+vehicleColumns+`, t.hash from vehicles
+		join (select terminal_id as tid, vehicle_id as vid, auth_hash as hash from jt808_terminals where terminal_id = $1) t
+			on vehicles.id = t.vid and vehicles.terminal_id = t.tid
+		where vehicles.deleted_at is null`, n)
 	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (tracking.Vehicle, error) {
 		var v tracking.Vehicle
 		err := row.Scan(&v.ID, &v.CarrierID, &v.Plate, &v.TerminalID, &v.HazardClass, &v.UNNumber, &v.CreatedAt, &v.UpdatedAt,
