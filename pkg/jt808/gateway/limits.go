@@ -25,10 +25,10 @@ type Limits struct {
 }
 
 // DefaultLimits: 30 attempts at once then 1 a second per address (a fleet behind one NAT
-// reconnecting), 5 then 1 per 10 s per terminal, 20 log lines then 1 a second per address.
+// reconnecting), 10 then 1 per 6 s per terminal, 20 log lines then 1 a second per address.
 var DefaultLimits = Limits{
 	AttemptsPerIP:       Limit{Every: time.Second, Burst: 30},
-	AttemptsPerTerminal: Limit{Every: 10 * time.Second, Burst: 5},
+	AttemptsPerTerminal: Limit{Every: 6 * time.Second, Burst: 10},
 	LogPerIP:            Limit{Every: time.Second, Burst: 20},
 }
 
