@@ -435,6 +435,14 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 	if srv.do("GET", "/v1/vehicles/"+vB, nil, 200, &got); got.Rejected != nil {
 		t.Errorf("%s: rejected %+v, want none", vB, got.Rejected)
 	}
+
+	// ---- The terminal id moves to another vehicle: the session ends (it was vA's) ----
+	srv.do("PATCH", "/v1/vehicles/"+vA, map[string]any{"terminal_id": nil}, 200, nil)
+	srv.do("PATCH", "/v1/vehicles/"+vB, map[string]any{"terminal_id": "13812345678"}, 200, nil)
+	_ = tm19.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := tm19.Conn.Read(make([]byte, 64)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("session of a terminal that moved to another vehicle still open: %v", err)
+	}
 }
 
 func ixPtr(p *float64) string {
