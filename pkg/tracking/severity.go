@@ -64,3 +64,9 @@ func AlarmSeverity(kind, deviceAlarm string) string {
 	}
 	return Severity(kind)
 }
+
+// KnownDeviceAlarm reports whether name is in the device alarm severity table.
+func KnownDeviceAlarm(name string) bool {
+	_, ok := deviceAlarmSeverity[name]
+	return ok
+}

@@ -167,9 +167,10 @@ const (
 	fixACC = jt808.StatusFixValid | jt808.StatusACC
 )
 
+// waitFor polls cond until it holds; the deadline is generous because the machine may be loaded.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
