@@ -70,6 +70,17 @@ func (db *DB) RegisteredTerminal(ctx context.Context, terminalID string) (tracki
 	return v, hash, nil
 }
 
+// DeregisterTerminal removes the JT/T 808 registration of terminalID (the terminal's own
+// deregistration, 0x0003); removing nothing is not an error.
+func (db *DB) DeregisterTerminal(ctx context.Context, terminalID string) error {
+	n, ok := NormalizeTerminalID(terminalID)
+	if !ok {
+		return nil
+	}
+	_, err := db.Pool.Exec(ctx, `delete from jt808_terminals where terminal_id = $1`, n)
+	return mapError(err, "terminal registration")
+}
+
 // ResetTerminal removes the JT/T 808 registration of vehicle id's terminal (within carrierID's
 // scope), so that the terminal may register again. ENOTFOUND when the vehicle does not exist;
 // removing nothing (no terminal id, or not registered) is not an error. It reports whether a

@@ -168,3 +168,26 @@ func (ss *session) unauthenticate() {
 	}
 	s.mu.Unlock()
 }
+
+// deregister handles 0x0003: from the authenticated terminal itself it removes the
+// registration (answered 1 when that fails, so the terminal retries); in any case the
+// connection's authentication ends.
+func (ss *session) deregister(h jt808.Header) {
+	tid, ok := h.TerminalID()
+	if !ss.authed || !ok || tid != ss.terminalID {
+		ss.unauthenticate()
+		ss.general(h, jt808.ResultOK)
+		return
+	}
+	ctx, cancel := ss.callCtx()
+	err := ss.srv.terminals.DeregisterTerminal(ctx, tid)
+	cancel()
+	if err != nil {
+		ss.log.Error("jt808 deregistration", "err", err)
+		ss.general(h, jt808.ResultFailure)
+		return
+	}
+	ss.log.Info("jt808 terminal deregistered (it must register again)")
+	ss.unauthenticate()
+	ss.general(h, jt808.ResultOK)
+}

@@ -22,7 +22,10 @@
 //     (a batch is answered 1 only when every fix in it was refused so).
 //   - 0x0705 CAN data → 0x8001; the J1939 frames (latest per CAN id) ride on the terminal's next
 //     0x0200 position in its can field if it arrives within CANMaxAge.
-//   - 0x0002 heartbeat, 0x0003 deregistration → 0x8001 result 0; 2019 0x0004 → 0x8004 time.
+//   - 0x0002 heartbeat → 0x8001 result 0; 2019 0x0004 → 0x8004 time. 0x0003 deregistration →
+//     result 0; on the terminal's authenticated connection it also removes the registration
+//     (the terminal registers again next, as the standard has it), elsewhere it only ends the
+//     connection's authentication.
 //   - Unknown messages → 0x8001 result 3; encrypted bodies → result 3; a frame with a bad
 //     check code, escape or length → result 2 when its header can be read. Terminal general
 //     responses (0x0001) are not answered.
@@ -60,6 +63,9 @@ type Terminals interface {
 	// auth code; ENOTFOUND when it is not registered, or when its registration no longer holds
 	// (the vehicle was deleted or the terminal id moved to another vehicle).
 	RegisteredTerminal(ctx context.Context, terminalID string) (tracking.Vehicle, []byte, error)
+	// DeregisterTerminal removes terminalID's registration (the terminal's own 0x0003, sent
+	// on an authenticated connection); removing nothing is not an error.
+	DeregisterTerminal(ctx context.Context, terminalID string) error
 }
 
 // Publisher stores positions.

@@ -64,6 +64,16 @@ func (v *terminals) RegisteredTerminal(_ context.Context, tid string) (tracking.
 	return veh, hash, nil
 }
 
+func (v *terminals) DeregisterTerminal(_ context.Context, tid string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.err != nil {
+		return v.err
+	}
+	delete(v.reg, tid)
+	return nil
+}
+
 // code registers terminal tid with a fresh auth code, as a terminal's registration would, and
 // returns the code.
 func (v *terminals) code(t testing.TB, tid string) string {
@@ -286,11 +296,25 @@ func TestSession2013(t *testing.T) {
 	other.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultFailure) // addressed to that phone
 	tm.Serial = other.Serial
 
-	// Deregistration ends authentication.
+	// Another phone's deregistration on this connection removes nothing.
+	other.Header.Phone = "013900000001"
+	otherCode := fx.veh.code(t, "13900000001")
+	s = other.Send(jt808.MsgDeregister, nil)
+	other.ExpectGeneral(s, jt808.MsgDeregister, jt808.ResultOK)
+	tm.Serial = other.Serial
+	tm.Auth(code) // that deregistration ended this connection's authentication
+	// Deregistration ends authentication and removes the registration: the terminal registers
+	// again and gets a new code.
 	s = tm.Send(jt808.MsgDeregister, nil)
 	tm.ExpectGeneral(s, jt808.MsgDeregister, jt808.ResultOK)
 	s = tm.Send(jt808.MsgLocation, body)
 	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultFailure)
+	if _, _, err := fx.veh.RegisteredTerminal(context.Background(), "13900000001"); err != nil {
+		t.Errorf("another terminal's registration removed: %v (code %s)", err, otherCode)
+	}
+	if result, newCode := tm.Register(); result != jt808.RegisterOK || newCode == code {
+		t.Errorf("register after deregistration: %d %q", result, newCode)
+	}
 
 	st := fx.srv.Stats()
 	if st.PositionsPublished != 6 || st.FramesBad != 4 || st.PublishFailures != 1 || st.ReportsRejected != 3 || st.ConnectionsActive != 1 {

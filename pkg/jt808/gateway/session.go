@@ -193,11 +193,7 @@ func (ss *session) dispatch(m jt808.Frame) {
 	case jt808.MsgHeartbeat:
 		ss.general(h, jt808.ResultOK)
 	case jt808.MsgDeregister:
-		if ss.authed {
-			ss.log.Info("jt808 terminal deregistered its session")
-		}
-		ss.unauthenticate()
-		ss.general(h, jt808.ResultOK)
+		ss.deregister(h)
 	case jt808.MsgQueryTime:
 		t := time.Now().UTC()
 		ss.reply(jt808.TimeResponse(h, ss.next(), t.Year(), int(t.Month()), t.Day(), t.Hour(), t.Minute(), t.Second()))
