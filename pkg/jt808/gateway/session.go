@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/corridor-dev/corridor/pkg/jt808"
@@ -101,11 +102,20 @@ func (ss *session) ended(err error) {
 		ss.log.Info("jt808 terminal disconnected", "reason", why, "connected_for", time.Now().Sub(ss.opened).Round(time.Second).String())
 		return
 	}
-	ss.warn(slog.LevelInfo, "jt808 connection closed", "reason", why, "terminal", ss.terminalID)
+	// Connections that never authenticated (scanners, misconfigured devices) are logged at
+	// DEBUG, except the authentication deadline, which an operator may need to see.
+	level := slog.LevelDebug
+	if strings.HasPrefix(why, "not authenticated") {
+		level = slog.LevelInfo
+	}
+	ss.warn(level, "jt808 connection closed", "reason", why, "terminal", ss.terminalID)
 }
 
 // warn logs at level, at most as often as the per-source log limit allows.
 func (ss *session) warn(level slog.Level, msg string, args ...any) {
+	if !ss.log.Enabled(context.Background(), level) {
+		return
+	}
 	if !ss.srv.lim.log(ss.ip) {
 		ss.srv.logsSuppressed.Add(1)
 		return
