@@ -14,6 +14,7 @@ import (
 
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/rules"
+	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
 // Config is the process configuration, from the environment (CONTRACT §1).
@@ -25,6 +26,7 @@ type Config struct {
 	DataDir          string
 	HTTPAddr         string
 	JT808Addr        string
+	JT808TimeOffset  *time.Location
 	Roles            map[string]bool
 	AdminToken       string
 	LogFormat        string
@@ -62,6 +64,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	} else {
 		c.JT808Addr = ":6808"
+	}
+	if loc, err := tracking.ParseUTCOffset(env("CORRIDOR_JT808_TIME_OFFSET", "+08:00")); err != nil {
+		errs = append(errs, fmt.Errorf("CORRIDOR_JT808_TIME_OFFSET: %v", err))
+	} else {
+		c.JT808TimeOffset = loc
 	}
 	switch v := strings.ToLower(env("CORRIDOR_AUTO_MIGRATE", "true")); v {
 	case "true", "1", "yes":

@@ -184,10 +184,11 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 	neverStored := map[time.Time]string{}
 
 	// ---- Vehicle A over JT/T 808 ----
-	// An unregistered terminal gets 0x8100 result 4 and no auth code.
+	// A terminal no vehicle has gets 0x8100 result 3 (the answer a registered terminal gets, so
+	// that it does not tell which numbers exist) and no auth code.
 	stranger := jt808test.Dial(t, jtAddr, jt808.V2013, "013999999999")
-	if res, code := stranger.Register(); res != jt808.RegisterTerminalUnknown || code != "" {
-		t.Fatalf("unregistered terminal: 0x8100 result %d code %q, want 4 and none", res, code)
+	if res, code := stranger.Register(); res != jt808.RegisterTerminalRegistered || code != "" {
+		t.Fatalf("unknown terminal: 0x8100 result %d code %q, want 3 and none", res, code)
 	}
 
 	tm := jt808test.Dial(t, jtAddr, jt808.V2013, "013812345678")
@@ -252,16 +253,34 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 		tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
 	}
 
-	// The same terminal with a 2019 header (20-digit phone) on a third connection: it registers,
-	// authenticates with the 2019 body layout, and re-sends the last fix, which stays one fix.
+	// A fix from a terminal whose clock is years behind (a client that writes the year as 2020):
+	// answered 1, not stored, and visible to the vehicle's operators as a stale_fix rejection.
+	stale := ixFix{ts: t0.AddDate(-6, 0, 0), lat: 29.8005, lon: 107.0105, speed: 44}
+	neverStored[stale.ts] = "fix dated years back"
+	s = tm.Send(jt808.MsgLocation, ixLocation(st, stale))
+	tm.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultFailure)
+
+	// The same terminal with a 2019 header (20-digit phone) on a third connection: registering
+	// again is refused (result 3: registered already) until an admin resets the registration;
+	// the first code authenticates with the 2019 body layout; the authenticated 2013 session is
+	// replaced; the last fix re-sent stays one fix.
 	tm19 := jt808test.Dial(t, jtAddr, jt808.V2019, "00000000013812345678")
-	res, code19 := tm19.Register()
-	if res != jt808.RegisterOK || code19 != code {
-		t.Fatalf("2019 register: result %d code %q, want 0 and %q (same terminal id)", res, code19, code)
+	if res, c := tm19.Register(); res != jt808.RegisterTerminalRegistered || c != "" {
+		t.Fatalf("second registration: result %d code %q, want 3 and none", res, c)
 	}
-	tm19.Auth(code19)
+	tm19.Auth(code)
 	s = tm19.Send(jt808.MsgLocation, ixLocation(st, track[len(track)-1]))
 	tm19.ExpectGeneral(s, jt808.MsgLocation, jt808.ResultOK)
+	_ = tm.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := tm.Conn.Read(make([]byte, 64)); err == nil {
+		t.Error("the first session of the terminal was not replaced")
+	}
+	srv.do("POST", "/v1/vehicles/"+vA+"/terminal/reset", nil, 204, nil)
+	res, code19 := tm19.Register()
+	if res != jt808.RegisterOK || code19 == "" || code19 == code {
+		t.Fatalf("register after reset: result %d code %q (old %q)", res, code19, code)
+	}
+	tm19.Auth(code19)
 
 	// ---- Vehicle B over HTTP: one single body, one array, one gzip array ----
 	var acc struct {
@@ -391,9 +410,39 @@ func TestIngestSameTrackOverJT808HTTPAndNATS(t *testing.T) {
 		}
 	}
 
-	// The gateway kept every connection: the well-behaved terminal still gets answers.
-	s = tm.Send(jt808.MsgHeartbeat, nil)
-	tm.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
+	// The gateway kept the connection through bad frames: the terminal still gets answers.
+	s = tm19.Send(jt808.MsgHeartbeat, nil)
+	tm19.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
+
+	// ---- Rejections: the gateway's refused fix and the engine's dead letter, on the vehicle ----
+	future := nats.NewMsg("telemetry." + carrier + "." + vC)
+	future.Data = []byte(ixFix{ts: time.Now().Add(time.Hour), lat: 29.8, lon: 107.0, speed: 10}.json(vC, carrier))
+	if _, err := js.PublishMsg(future); err != nil {
+		t.Fatal(err)
+	}
+	for v, reason := range map[string]string{vA: tracking.ReasonStaleFix, vC: tracking.ReasonFutureFix} {
+		var got tracking.Vehicle
+		waitUntil(t, 15*time.Second, v+"'s rejected "+reason, func() bool {
+			srv.do("GET", "/v1/vehicles/"+v, nil, 200, &got)
+			return got.Rejected != nil
+		})
+		if len(got.Rejected.Counts) != 1 || got.Rejected.Counts[reason] != 1 || got.Rejected.Last.Reason != reason ||
+			got.Rejected.Last.Detail == "" || time.Since(got.Rejected.Last.At) > time.Minute {
+			t.Errorf("%s: rejected %+v, want one %s", v, got.Rejected, reason)
+		}
+	}
+	var got tracking.Vehicle
+	if srv.do("GET", "/v1/vehicles/"+vB, nil, 200, &got); got.Rejected != nil {
+		t.Errorf("%s: rejected %+v, want none", vB, got.Rejected)
+	}
+
+	// ---- The terminal id moves to another vehicle: the session ends (it was vA's) ----
+	srv.do("PATCH", "/v1/vehicles/"+vA, map[string]any{"terminal_id": nil}, 200, nil)
+	srv.do("PATCH", "/v1/vehicles/"+vB, map[string]any{"terminal_id": "13812345678"}, 200, nil)
+	_ = tm19.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := tm19.Conn.Read(make([]byte, 64)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("session of a terminal that moved to another vehicle still open: %v", err)
+	}
 }
 
 func ixPtr(p *float64) string {

@@ -150,18 +150,9 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 
 	if cfg.Roles["gateway"] && cfg.JT808Addr != "" {
-		secret, err := a.db.Setting(ctx, "jt808_auth_secret", randomHex(32))
-		if err != nil {
-			return nil, fmt.Errorf("jt808 secret: %v", err)
+		if err := a.startGateway(runCtx, goRun); err != nil {
+			return nil, err
 		}
-		if a.gwLn, err = net.Listen("tcp", cfg.JT808Addr); err != nil {
-			return nil, fmt.Errorf("JT/T 808 gateway cannot listen on %s: %v", cfg.JT808Addr, err)
-		}
-		a.gw = gateway.New(gateway.Config{Addr: cfg.JT808Addr, AuthSecret: []byte(secret), Log: log.With("role", "gateway")},
-			vehiclesByTerminal{a.db}, a.bus)
-		a.reg.MustRegister(newGatewayCollector(a.gw))
-		goRun("gateway", func() error { return a.gw.Serve(runCtx, a.gwLn) })
-		log.Info("JT/T 808 gateway listening", "addr", a.gwLn.Addr().String())
 	}
 
 	if cfg.Roles["api"] {
@@ -193,6 +184,11 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			Log:        log.With("role", "api"),
 			Metrics:    a.reg,
 			Gatherer:   a.reg,
+		})
+		// Refused fixes (dead letters) become each vehicle's "rejected" record.
+		goRun("rejections", func() error {
+			a.bus.ConsumeDeadLetters(runCtx, natsbus.RejectionsConsumer, recordRejections(a.db))
+			return nil
 		})
 		if err := a.serveHTTP(runCtx, handler, goRun); err != nil {
 			return nil, err
@@ -314,11 +310,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// vehiclesByTerminal adapts the database to the gateway's lookup.
-type vehiclesByTerminal struct{ db *postgres.DB }
-
-func (v vehiclesByTerminal) VehicleByTerminal(ctx context.Context, terminalID string) (tracking.Vehicle, error) {
-	return v.db.VehicleByTerminal(ctx, terminalID)
 }

@@ -111,6 +111,7 @@ func matrix() []matrixCase {
 		{"PATCH", "/v1/vehicles/{id}", fixed("/v1/vehicles/a1", map[string]any{"hazard_class": "3"}), expect(fb, roleAdmin, ok)},
 		{"DELETE", "/v1/vehicles/{id}", func(e *env, _ string) (string, any) { return "/v1/vehicles/" + e.freshVehicle(), nil }, expect(fb, roleAdmin, nc)},
 		{"GET", "/v1/vehicles/{id}/track", fixed("/v1/vehicles/a1/track", nil), expect(ok, roleOther, nf)},
+		{"POST", "/v1/vehicles/{id}/terminal/reset", fixed("/v1/vehicles/a1/terminal/reset", nil), expect(fb, roleAdmin, nc)},
 
 		{"POST", "/v1/corridors", fixed("/v1/corridors", corridorBody()), expect(fb, roleAdmin, cr)},
 		{"GET", "/v1/corridors", fixed("/v1/corridors", nil), expect(ok)},

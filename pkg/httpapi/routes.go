@@ -51,6 +51,7 @@ func (s *server) routes() {
 		r.With(s.allow(adminOnly...)).Patch("/vehicles/{id}", s.handleVehiclePatch())
 		r.With(s.allow(adminOnly...)).Delete("/vehicles/{id}", s.handleVehicleDelete())
 		r.With(s.allow(anyRole...)).Get("/vehicles/{id}/track", s.handleTrack())
+		r.With(s.allow(adminOnly...)).Post("/vehicles/{id}/terminal/reset", s.handleTerminalReset())
 
 		r.With(s.allow(adminOnly...)).Post("/corridors", s.handleCorridorCreate())
 		r.With(s.allow(anyRole...)).Get("/corridors", s.handleCorridorList())

@@ -124,6 +124,8 @@ type Deps struct {
 	Alarms    AlarmStore
 	Telemetry TelemetryPublisher
 	Live      *live.Hub
+	// Terminals resets JT/T 808 registrations; nil: Vehicles, which must then implement it.
+	Terminals TerminalStore
 
 	// AdminToken is the bootstrap admin bearer token; empty disables it.
 	AdminToken string
@@ -159,6 +161,13 @@ func NewServer(d Deps) http.Handler {
 	if d.Carriers == nil || d.Vehicles == nil || d.Corridors == nil || d.Zones == nil || d.Trips == nil ||
 		d.APIKeys == nil || d.Track == nil || d.Alarms == nil || d.Telemetry == nil || d.Live == nil {
 		panic(errors.New("httpapi: NewServer: every store, Telemetry and Live are required"))
+	}
+	if d.Terminals == nil {
+		ts, ok := d.Vehicles.(TerminalStore)
+		if !ok {
+			panic(errors.New("httpapi: NewServer: Terminals is required (Vehicles does not implement it)"))
+		}
+		d.Terminals = ts
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)

@@ -18,6 +18,7 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 		TerminalID  *string `json:"terminal_id"`
 		HazardClass *string `json:"hazard_class"`
 		UNNumber    *string `json:"un_number"`
+		TimeOffset  *string `json:"jt808_time_offset"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -26,7 +27,7 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 			return
 		}
 		v, err := s.Vehicles.CreateVehicle(r.Context(), tracking.Vehicle{ID: req.ID, CarrierID: req.CarrierID, Plate: req.Plate,
-			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber})
+			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber, JT808TimeOffset: req.TimeOffset})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -61,7 +62,7 @@ func (s *server) handleVehicleGet() http.HandlerFunc {
 }
 
 // handleVehiclePatch: PATCH /v1/vehicles/{id} with a JSON merge patch (RFC 7396) of plate,
-// terminal_id, hazard_class and un_number; null clears an optional field. id and carrier_id
+// terminal_id, hazard_class, un_number and jt808_time_offset; null clears an optional field. id and carrier_id
 // cannot change (400 when sent with another value).
 func (s *server) handleVehiclePatch() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +120,9 @@ func applyVehiclePatch(v *tracking.Vehicle, patch map[string]json.RawMessage) er
 	}
 	if p, ok := str("un_number", false); ok {
 		v.UNNumber = p
+	}
+	if p, ok := str("jt808_time_offset", false); ok {
+		v.JT808TimeOffset = p
 	}
 	if len(fields) > 0 {
 		return tracking.Invalid(fields...)

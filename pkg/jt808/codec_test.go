@@ -209,11 +209,42 @@ func TestReassembler(t *testing.T) {
 	if r.Pending() != 2 || r.Expired != 3 {
 		t.Errorf("bounded: pending %d expired %d", r.Pending(), r.Expired)
 	}
-	// Bounded bytes per message.
-	r = Reassembler{MaxBytes: 4}
+	// Bounded bytes per reassembler (each packet costs its body and PartOverhead).
+	r = Reassembler{MaxBytes: 2*PartOverhead + 4}
 	r.Add(part(1, 1, "abc"), now)
-	if _, _, err := r.Add(part(2, 2, "de"), now); !errors.Is(err, ErrPackage) || r.Pending() != 0 {
+	if _, _, err := r.Add(part(2, 2, "de"), now); !errors.Is(err, ErrLimit) || r.Pending() != 0 {
 		t.Errorf("byte limit: %v pending %d", err, r.Pending())
+	}
+	if parts, bytes := r.Held(); parts != 0 || bytes != 0 {
+		t.Errorf("after the byte limit: held %d parts %d bytes", parts, bytes)
+	}
+	// A total above the part limit is refused at once; parts are bounded over all messages.
+	big := part(1, 1, "")
+	big.Header.Total = 65535
+	if _, _, err := r.Add(big, now); !errors.Is(err, ErrPackage) || r.Pending() != 0 {
+		t.Errorf("total 65535: %v pending %d", err, r.Pending())
+	}
+	r = Reassembler{MaxParts: 3}
+	r.Add(part(1, 1, ""), now)
+	p2 := part(1, 1, "")
+	p2.Header.MsgID = MsgLocation
+	r.Add(p2, now)
+	r.Add(part(2, 1, ""), now)
+	if _, _, err := r.Add(Frame{Header: Header{MsgID: MsgCANData, Phone: "1", Subpackaged: true, Total: 2, Index: 1}}, now); !errors.Is(err, ErrLimit) {
+		t.Errorf("part limit: %v", err)
+	}
+	// A shared budget bounds several reassemblers; Reset gives the bytes back.
+	b := NewBudget(3 * PartOverhead)
+	r1, r2 := Reassembler{Budget: b}, Reassembler{Budget: b}
+	r1.Add(part(1, 1, ""), now)
+	r1.Add(part(2, 1, ""), now)
+	r2.Add(part(1, 1, ""), now)
+	if _, _, err := r2.Add(part(2, 1, ""), now); !errors.Is(err, ErrLimit) || b.Used() != 2*PartOverhead {
+		t.Errorf("budget: %v used %d", err, b.Used())
+	}
+	r1.Reset()
+	if b.Used() != 0 || r1.Pending() != 0 {
+		t.Errorf("after reset: used %d pending %d", b.Used(), r1.Pending())
 	}
 	// A plain frame passes through; a one-packet "subpackage" is complete at once.
 	plain := Frame{Header: Header{MsgID: MsgHeartbeat}}

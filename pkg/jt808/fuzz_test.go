@@ -22,6 +22,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			if err != nil {
 				return
 			}
+
 			if fr.Header.BodyLen != len(fr.Body) || fr.Header.BodyLen > MaxBody {
 				t.Fatalf("body %d, header %d", len(fr.Body), fr.Header.BodyLen)
 			}
@@ -41,6 +42,9 @@ func FuzzDecodeFrame(f *testing.F) {
 				}
 			}
 			msg, done, err := r.Add(fr, now)
+			if parts, held := r.Held(); parts > DefaultMaxParts || held > DefaultMaxBytes || r.Pending() > DefaultMaxPending {
+				t.Fatalf("reassembler holds %d parts, %d bytes, %d messages", parts, held, r.Pending())
+			}
 			if err != nil || !done {
 				return
 			}

@@ -119,7 +119,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 				continue
 			}
 			a := c.Raise
-			ids, kinds, sev = append(ids, a.ID), append(kinds, a.Kind), append(sev, tracking.Severity(a.Kind))
+			ids, kinds, sev = append(ids, a.ID), append(kinds, a.Kind), append(sev, tracking.AlarmSeverity(a.Kind, deref(a.DeviceAlarm)))
 			vs, cs2 = append(vs, a.VehicleID), append(cs2, a.CarrierID)
 			trips, cors, zones, devs = append(trips, a.TripID), append(cors, a.CorridorID), append(zones, a.ZoneID), append(devs, a.DeviceAlarm)
 			started, raisedAt = append(started, a.StartedAt), append(raisedAt, a.RaisedAt)
@@ -171,7 +171,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 				continue
 			}
 			a := *c.Raise
-			a.Severity, a.State, a.Active = tracking.Severity(a.Kind), tracking.StateOpen, true
+			a.Severity, a.State, a.Active = tracking.AlarmSeverity(a.Kind, deref(a.DeviceAlarm)), tracking.StateOpen, true
 			storedAlarm(&a)
 			if err := add(tracking.EventRaised, a); err != nil {
 				return nil, err
@@ -187,7 +187,7 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 			}
 			a := *r
 			at := cl.At
-			a.Severity, a.State, a.Active, a.ClearedAt = tracking.Severity(a.Kind), tracking.StateOpen, false, &at
+			a.Severity, a.State, a.Active, a.ClearedAt = tracking.AlarmSeverity(a.Kind, deref(a.DeviceAlarm)), tracking.StateOpen, false, &at
 			storedAlarm(&a)
 			if err := add(tracking.EventCleared, a); err != nil {
 				return nil, err

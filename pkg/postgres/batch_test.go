@@ -143,3 +143,29 @@ func TestCommitBatchIsIdempotent(t *testing.T) {
 		t.Fatalf("states %+v %v", states, err)
 	}
 }
+
+// A device alarm is stored with the severity of its name (tracking.DeviceAlarmSeverity).
+func TestDeviceAlarmSeverity(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	ts := time.Now().UTC().Truncate(time.Second)
+	var changes []postgres.AlarmChange
+	for _, name := range []string{"tts_fault", "collision_rollover", "carriers_own"} {
+		changes = append(changes, postgres.AlarmChange{Raise: &tracking.Alarm{ID: uuid.NewString(), Kind: tracking.AlarmDevice, VehicleID: "v1", CarrierID: "c1",
+			DeviceAlarm: &name, StartedAt: ts, RaisedAt: ts, Position: &tracking.LatLon{Lat: 29.8, Lon: 107.01}}})
+	}
+	res, err := db.CommitBatch(ctx, &postgres.Batch{Changes: changes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"tts_fault": "warning", "collision_rollover": "critical", "carriers_own": "critical"}
+	if len(res.Events) != 3 {
+		t.Fatalf("%d events", len(res.Events))
+	}
+	for _, a := range res.Events {
+		if a.DeviceAlarm == nil || a.Severity != want[*a.DeviceAlarm] {
+			t.Errorf("device alarm %v: severity %s", a.DeviceAlarm, a.Severity)
+		}
+	}
+}

@@ -11,7 +11,8 @@ import (
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-const vehicleColumns = `id, carrier_id, plate, terminal_id, hazard_class, un_number, created_at, updated_at`
+const vehicleColumns = `id, carrier_id, plate, terminal_id, hazard_class, un_number, created_at, updated_at,
+	jt808_time_offset, ` + rejectionsColumn
 
 var scanVehicle = rowTo(func(v *tracking.Vehicle) { utc(&v.CreatedAt); utc(&v.UpdatedAt) })
 
@@ -54,6 +55,13 @@ func validateVehicle(v *tracking.Vehicle) error {
 			v.TerminalID = &n
 		} else {
 			fields = append(fields, tracking.FieldError{Field: "terminal_id", Message: "must be the terminal phone number: 1 to 20 digits after leading zeros"})
+		}
+	}
+	if v.JT808TimeOffset != nil {
+		if *v.JT808TimeOffset == "" {
+			v.JT808TimeOffset = nil
+		} else if _, err := tracking.ParseUTCOffset(*v.JT808TimeOffset); err != nil || *v.JT808TimeOffset == "Z" || *v.JT808TimeOffset == "z" {
+			fields = append(fields, tracking.FieldError{Field: "jt808_time_offset", Message: "must be a UTC offset such as +08:00"})
 		}
 	}
 	for _, f := range []struct {
@@ -109,9 +117,9 @@ func (db *DB) CreateVehicle(ctx context.Context, v tracking.Vehicle) (tracking.V
 	if err := validateVehicle(&v); err != nil {
 		return tracking.Vehicle{}, err
 	}
-	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number)
-		values ($1, $2, $3, $4, $5, $6) returning `+vehicleColumns,
-		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber)
+	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number, jt808_time_offset)
+		values ($1, $2, $3, $4, $5, $6, $7) returning `+vehicleColumns,
+		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset)
 	out, err := pgx.CollectExactlyOneRow(rows, scanVehicle)
 	if err != nil {
 		return tracking.Vehicle{}, vehicleError(err, v)
@@ -187,8 +195,8 @@ func (db *DB) UpdateVehicle(ctx context.Context, id, carrierID string, update fu
 			return err
 		}
 		rows, _ = tx.Query(ctx, `update vehicles set plate = $2, terminal_id = $3, hazard_class = $4, un_number = $5,
-			updated_at = now() where id = $1 returning `+vehicleColumns,
-			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber)
+			jt808_time_offset = $6, updated_at = now() where id = $1 returning `+vehicleColumns,
+			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset)
 		out, err = pgx.CollectExactlyOneRow(rows, scanVehicle)
 		if err != nil {
 			return vehicleError(err, v)

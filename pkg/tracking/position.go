@@ -142,11 +142,8 @@ func (w *positionWire) position(now time.Time, index *int) (Position, error) {
 		// the same fix everywhere — de-duplication id, rules and history agree.
 		ts = ts.Truncate(time.Microsecond)
 		p.TS = ts
-		switch {
-		case ts.After(now.Add(MaxFutureSkew)):
-			bad("ts", "more than 2 minutes in the future", ReasonFutureFix)
-		case ts.Before(now.Add(-MaxFixAge)):
-			bad("ts", "older than 7 days", ReasonStaleFix)
+		if reason, detail := CheckFixTime(ts, now); reason != "" {
+			bad("ts", detail, reason)
 		}
 	}
 	if w.Lat == nil {
@@ -203,6 +200,20 @@ func (w *positionWire) position(now time.Time, index *int) (Position, error) {
 		return Position{}, Invalid(errs...)
 	}
 	return p, nil
+}
+
+// CheckFixTime judges a fix time against the receiving clock now (CONTRACT §2): it returns
+// ReasonFutureFix when ts is more than MaxFutureSkew ahead, ReasonStaleFix when it is older
+// than MaxFixAge, each with a detail for people, and "" when the time is acceptable. Every
+// entrance (HTTP push, NATS, the JT/T 808 gateway) judges fix time with it.
+func CheckFixTime(ts, now time.Time) (reason, detail string) {
+	switch {
+	case ts.After(now.Add(MaxFutureSkew)):
+		return ReasonFutureFix, "more than 2 minutes in the future"
+	case ts.Before(now.Add(-MaxFixAge)):
+		return ReasonStaleFix, "older than 7 days"
+	}
+	return "", ""
 }
 
 // Reason returns the dead-letter reason code of a decoding error (the first field's).

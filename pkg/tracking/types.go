@@ -41,6 +41,24 @@ type Vehicle struct {
 	UNNumber    *string   `json:"un_number"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// JT808TimeOffset is the zone of its JT/T 808 terminal's clock ("+08:00"); nil: the
+	// gateway's CORRIDOR_JT808_TIME_OFFSET.
+	JT808TimeOffset *string `json:"jt808_time_offset"`
+	// Rejected summarises the vehicle's refused fixes; nil when there are none.
+	Rejected *Rejections `json:"rejected,omitempty"`
+}
+
+// Rejections are a vehicle's refused fixes (dead letters): counts by reason and the last one.
+type Rejections struct {
+	Counts map[string]int64 `json:"counts"`
+	Last   LastRejection    `json:"last"`
+}
+
+// LastRejection is the most recent refused fix of a vehicle.
+type LastRejection struct {
+	Reason string    `json:"reason"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
 }
 
 // Corridor is an approved route: a line with a buffer and an optional speed limit.
