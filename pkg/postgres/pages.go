@@ -86,7 +86,9 @@ func page[T any](ctx context.Context, db *DB, what string, limit int, next func(
 	return out, next(out[limit-1]), nil
 }
 
-func timeID(t time.Time, id string) string { return encodePageCursor(t.UTC().Format(time.RFC3339Nano), id) }
+func timeID(t time.Time, id string) string {
+	return encodePageCursor(t.UTC().Format(time.RFC3339Nano), id)
+}
 
 // ListCarriersPage is ListCarriers one page at a time, in id order.
 func (db *DB) ListCarriersPage(ctx context.Context, carrierID string, p tracking.Page) ([]tracking.Carrier, string, error) {
