@@ -87,6 +87,9 @@ func (s *server) handleStream() http.HandlerFunc {
 			lastID = q.Get("last_event_id")
 		}
 		rc := http.NewResponseController(w)
+		// The server's read and write timeouts are for ordinary requests: a stream lives on, each
+		// write bounded by StreamWriteTimeout instead.
+		_ = rc.SetReadDeadline(time.Time{})
 		sub, resume := s.Live.SubscribeFrom(s.StreamBuffer, keep, lastID)
 		defer sub.Close()
 		h := w.Header()
