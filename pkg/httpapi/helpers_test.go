@@ -81,7 +81,12 @@ var roles = []string{roleNone, roleAdmin, roleDispatcher, roleSafety, roleCarrie
 
 func newEnv(t *testing.T, opts ...func(*httpapi.Deps)) *env {
 	t.Helper()
-	db := pgtest.New(t)
+	return newEnvOn(t, pgtest.New(t), opts...)
+}
+
+// newEnvOn is newEnv on a given (migrated, empty) database.
+func newEnvOn(t *testing.T, db *postgres.DB, opts ...func(*httpapi.Deps)) *env {
+	t.Helper()
 	e := &env{t: t, db: db, hub: live.NewHub(), pub: &recordingPublisher{}, now: time.Now().UTC().Truncate(time.Second)}
 	d := httpapi.Deps{
 		Carriers: db, Vehicles: db, Corridors: db, Zones: db, Trips: db, APIKeys: db, Track: db, Alarms: db,
