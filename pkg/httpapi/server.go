@@ -109,8 +109,9 @@ type AlarmStore interface {
 	// GetAlarm returns ENOTFOUND for an unknown id.
 	GetAlarm(ctx context.Context, id string) (tracking.Alarm, error)
 	// AckAlarm returns ECONFLICT for a resolved alarm.
-	AckAlarm(ctx context.Context, id, by string, note *string) (tracking.Alarm, error)
-	ResolveAlarm(ctx context.Context, id, by, note string) (tracking.Alarm, error)
+	// by records the key's name (acknowledged_by, resolved_by) and id (…_by_key_id).
+	AckAlarm(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error)
+	ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note string) (tracking.Alarm, error)
 }
 
 // TelemetryPublisher puts accepted positions on the TELEMETRY stream.
