@@ -175,6 +175,8 @@ func mapError(err error, what string) error {
 			return tracking.Errorf(tracking.EINVALID, "%s refers to something that does not exist (%s)", what, pe.ConstraintName)
 		case "23514", "22023", "XX000":
 			return tracking.Errorf(tracking.EINVALID, "%s is invalid: %s", what, pe.Message)
+		case "22021", "22P05": // e.g. a NUL character, which text cannot hold
+			return tracking.Errorf(tracking.EINVALID, "%s: the input holds a character that cannot be stored", what)
 		}
 	}
 	if Unavailable(err) {
