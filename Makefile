@@ -33,6 +33,7 @@ lint:
 	gofmt -l $$(git ls-files '*.go') | (! grep .)
 	$(GO) vet ./...
 	$$( $(GO) env GOPATH )/bin/staticcheck ./... 2>/dev/null || $(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+	cd tools/openapi-lint && ( [ -d node_modules ] || npm ci --no-audit --no-fund ) && npm run --silent lint
 
 # Long fuzz runs of every decoder (≥ 1 M executions each).
 fuzz:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/rules"
 	"github.com/corridor-dev/corridor/pkg/tracking"
@@ -33,6 +34,16 @@ type Config struct {
 	LogLevel         slog.Level
 	Rules            rules.Config
 	Retention        time.Duration
+	API              APIConfig
+	NATSAuth         natsbus.Auth
+}
+
+// APIConfig holds the HTTP API's limits (see loadAPIConfig).
+type APIConfig struct {
+	RateLimit, RateLimitPerAddr int // requests per second; -1 off
+	MaxConns                    int
+	StreamMaxPerKey, StreamMax  int
+	CacheTTL                    time.Duration
 }
 
 const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"
@@ -125,6 +136,51 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Rules = rc
 	c.DataDir = filepath.Clean(c.DataDir)
+	c.API, err = loadAPIConfig(env)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.NATSAuth, err = natsbus.AuthFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// loadAPIConfig reads the HTTP API's limits: CORRIDOR_RATE_LIMIT (requests per second per token,
+// default 100), CORRIDOR_RATE_LIMIT_PER_ADDR (per client address, default 200; "off" disables
+// either), CORRIDOR_HTTP_MAX_CONNS (default 10000), CORRIDOR_STREAM_MAX_PER_KEY (20),
+// CORRIDOR_STREAM_MAX (1000) and CORRIDOR_AUTH_CACHE_TTL (30s; tokens and vehicles reused for
+// that long, so pushes go on while PostgreSQL is away and revocation elsewhere takes up to it).
+func loadAPIConfig(env func(k, def string) string) (APIConfig, error) {
+	var errs []error
+	num := func(k string, def int, allowOff bool) int {
+		v := env(k, strconv.Itoa(def))
+		if allowOff && strings.EqualFold(v, "off") {
+			return -1
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive integer", k, v))
+		}
+		return n
+	}
+	c := APIConfig{
+		RateLimit:        num("CORRIDOR_RATE_LIMIT", 100, true),
+		RateLimitPerAddr: num("CORRIDOR_RATE_LIMIT_PER_ADDR", 200, true),
+		MaxConns:         num("CORRIDOR_HTTP_MAX_CONNS", 10_000, false),
+		StreamMaxPerKey:  num("CORRIDOR_STREAM_MAX_PER_KEY", 20, false),
+		StreamMax:        num("CORRIDOR_STREAM_MAX", 1000, false),
+	}
+	ttl := env("CORRIDOR_AUTH_CACHE_TTL", "30s")
+	d, err := time.ParseDuration(ttl)
+	switch {
+	case err != nil || d < 0 || d > 10*time.Minute:
+		errs = append(errs, fmt.Errorf("CORRIDOR_AUTH_CACHE_TTL: %q is not a duration between 0s and 10m", ttl))
+	case d == 0:
+		c.CacheTTL = -1 // off
+	default:
+		c.CacheTTL = d
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -48,6 +48,7 @@ type app struct {
 	stopLive  func()
 	adminTok  string
 	startedAt time.Time
+	stderr    io.Writer
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -63,7 +64,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return 2
 	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
-	a, err := startApp(ctx, cfg, log, stdout)
+	a, err := startApp(ctx, cfg, log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "corridor: serve:", err)
 		return 1
@@ -90,9 +91,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return 0
 }
 
-// startApp brings up every configured role, failing fast with one clear error.
-func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*app, error) {
-	a := &app{cfg: cfg, log: log, errs: make(chan error, 4), startedAt: time.Now()}
+// startApp brings up every configured role, failing fast with one clear error. console (stderr)
+// receives the generated admin token, outside the log.
+func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) (*app, error) {
+	a := &app{cfg: cfg, log: log, errs: make(chan error, 4), startedAt: time.Now(), stderr: console}
 	ok := false
 	defer func() {
 		if !ok {
@@ -112,14 +114,28 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	} else if n > 0 {
 		return nil, fmt.Errorf("%d database migrations are pending and CORRIDOR_AUTO_MIGRATE=false: run `corridor migrate up`", n)
 	}
-	natsURL := cfg.NATSURL
+	natsURL, natsAuth := cfg.NATSURL, cfg.NATSAuth
 	if natsURL == "" {
-		if a.ns, err = natsbus.StartEmbedded(cfg.EmbeddedNATSAddr, filepath.Join(cfg.DataDir, "nats"), log); err != nil {
+		// An embedded server reachable from other hosts requires a token, generated here and
+		// used by this process's own clients (other processes should use NATS_URL to a
+		// configured server instead).
+		token := ""
+		if !natsbus.IsLoopback(cfg.EmbeddedNATSAddr) {
+			token = randomHex(24)
+			natsAuth = natsbus.Auth{Token: token}
+			log.Warn("embedded NATS listens beyond loopback: clients need the generated token (use NATS_URL with a configured server to share it)",
+				"addr", cfg.EmbeddedNATSAddr)
+		}
+		if a.ns, err = natsbus.StartEmbeddedAuth(cfg.EmbeddedNATSAddr, filepath.Join(cfg.DataDir, "nats"), token, log); err != nil {
 			return nil, err
 		}
 		natsURL = a.ns.ClientURL()
 	}
-	if a.bus, err = natsbus.Connect(ctx, natsURL, "corridor", log); err != nil {
+	natsOpts, err := natsAuth.Options()
+	if err != nil {
+		return nil, err
+	}
+	if a.bus, err = natsbus.Connect(ctx, natsURL, "corridor", log, natsOpts...); err != nil {
 		return nil, err
 	}
 	if err := a.bus.EnsureStreams(ctx); err != nil {
@@ -158,8 +174,10 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if cfg.Roles["api"] {
 		a.adminTok = cfg.AdminToken
 		if a.adminTok == "" {
+			// Printed once, as plain text on stderr: never through the (JSON) log, whose lines
+			// are shipped and kept. It changes at every start; set CORRIDOR_ADMIN_TOKEN to keep one.
 			a.adminTok = randomHex(24)
-			fmt.Fprintf(stdout, "corridor: generated admin token (shown once): %s\n", a.adminTok)
+			fmt.Fprintf(a.stderr, "corridor: generated admin token (shown once; set CORRIDOR_ADMIN_TOKEN to choose one): %s\n", a.adminTok)
 		}
 		a.hub = live.NewHub()
 		if err := a.loadLive(ctx); err != nil {
@@ -184,6 +202,12 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			Log:        log.With("role", "api"),
 			Metrics:    a.reg,
 			Gatherer:   a.reg,
+
+			RateLimit:        cfg.API.RateLimit,
+			RateLimitPerAddr: cfg.API.RateLimitPerAddr,
+			StreamMaxPerKey:  cfg.API.StreamMaxPerKey,
+			StreamMax:        cfg.API.StreamMax,
+			CacheTTL:         cfg.API.CacheTTL,
 		})
 		// Refused fixes (dead letters) become each vehicle's "rejected" record.
 		goRun("rejections", func() error {
@@ -234,11 +258,14 @@ func (a *app) maintainHistory(ctx context.Context) {
 // serveHTTP listens on CORRIDOR_HTTP_ADDR and serves h until shutdown.
 func (a *app) serveHTTP(runCtx context.Context, h http.Handler, goRun func(string, func() error)) error {
 	var err error
-	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+	limits := httpapi.DefaultServerLimits()
+	if a.cfg.API.MaxConns > 0 {
+		limits.MaxConns = a.cfg.API.MaxConns
+	}
+	if a.httpLn, err = httpapi.Listen(a.cfg.HTTPAddr, limits.MaxConns); err != nil {
 		return fmt.Errorf("HTTP cannot listen on %s: %v", a.cfg.HTTPAddr, err)
 	}
-	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return runCtx }}
+	a.httpSrv = httpapi.NewHTTPServer(h, limits, runCtx)
 	goRun("http", func() error {
 		if err := a.httpSrv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -141,7 +141,12 @@ func cmdSimulate(ctx context.Context, args []string, getenv func(string) string,
 		}
 		natsURL = "nats://" + net.JoinHostPort(host, port)
 	}
-	bus, err := natsbus.Connect(ctx, natsURL, "corridor-simulate", log)
+	natsOpts, err := cfg.NATSAuth.Options()
+	if err != nil {
+		fmt.Fprintln(stderr, "corridor simulate:", err)
+		return 1
+	}
+	bus, err := natsbus.Connect(ctx, natsURL, "corridor-simulate", log, natsOpts...)
 	if err != nil {
 		return fail("%v", err)
 	}

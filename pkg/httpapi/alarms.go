@@ -111,7 +111,7 @@ func (s *server) handleAlarmGet() http.HandlerFunc {
 // handleAlarmAck: POST /v1/alarms/{id}/ack {"note"?} (the body may be empty) → 200 Alarm with
 // state acknowledged; 409 for a resolved alarm.
 func (s *server) handleAlarmAck() http.HandlerFunc {
-	return s.alarmStateChange(false, func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error) {
+	return s.alarmStateChange(false, func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error) {
 		return s.Alarms.AckAlarm(ctx, id, by, note)
 	})
 }
@@ -119,14 +119,14 @@ func (s *server) handleAlarmAck() http.HandlerFunc {
 // handleAlarmResolve: POST /v1/alarms/{id}/resolve {"note"} (required, not blank) → 200 Alarm
 // with state resolved.
 func (s *server) handleAlarmResolve() http.HandlerFunc {
-	return s.alarmStateChange(true, func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error) {
+	return s.alarmStateChange(true, func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error) {
 		return s.Alarms.ResolveAlarm(ctx, id, by, *note)
 	})
 }
 
 // alarmStateChange is the handler of a change made by a person: it reads the optional or
 // required note, checks the alarm is visible to the caller, and applies the change as them.
-func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Context, id, by string, note *string) (tracking.Alarm, error)) http.HandlerFunc {
+func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error)) http.HandlerFunc {
 	type request struct {
 		Note *string `json:"note"`
 	}
@@ -162,7 +162,8 @@ func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Cont
 			s.writeError(w, r, err)
 			return
 		}
-		a, err := apply(r.Context(), chi.URLParam(r, "id"), who(principal(r)), req.Note)
+		p := principal(r)
+		a, err := apply(r.Context(), chi.URLParam(r, "id"), tracking.Actor{KeyID: p.KeyID, Name: who(p)}, req.Note)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -45,11 +45,17 @@ func (s *server) handleAPIKeyCreate() http.HandlerFunc {
 // handleAPIKeyList: GET /v1/api-keys → [APIKey] without tokens, revoked keys included.
 func (s *server) handleAPIKeyList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ks, err := s.APIKeys.ListAPIKeys(r.Context())
+		pg, err := parsePage(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		ks, next, err := s.APIKeys.ListAPIKeysPage(r.Context(), pg)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		setNext(w, r, next)
 		writeJSON(w, http.StatusOK, nonNil(ks))
 	}
 }
@@ -57,10 +63,13 @@ func (s *server) handleAPIKeyList() http.HandlerFunc {
 // handleAPIKeyRevoke: DELETE /v1/api-keys/{id} → 204; the token gets 401 from then on.
 func (s *server) handleAPIKeyRevoke() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.APIKeys.RevokeAPIKey(r.Context(), chi.URLParam(r, "id")); err != nil {
+		id := chi.URLParam(r, "id")
+		if err := s.APIKeys.RevokeAPIKey(r.Context(), id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		s.forgetKey(id)
+		s.streams.revoke(id)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

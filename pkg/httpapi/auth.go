@@ -58,36 +58,45 @@ func bearerToken(r *http.Request, allowQuery bool) string {
 // authenticate resolves the bearer token to a principal: first the bootstrap admin token
 // (constant-time comparison), then API keys. No or an unknown token is 401.
 func (s *server) authenticate(next http.Handler) http.Handler {
-	var adminSum [32]byte
-	if s.AdminToken != "" {
-		adminSum = sha256.Sum256([]byte(s.AdminToken))
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := bearerToken(r, r.URL.Path == "/v1/stream")
 		if token == "" {
 			s.writeError(w, r, tracking.Errorf(tracking.EUNAUTH, "a bearer token is required (Authorization: Bearer <token>)"))
 			return
 		}
-		var p tracking.Principal
-		sum := sha256.Sum256([]byte(token))
-		if s.AdminToken != "" && subtle.ConstantTimeCompare(sum[:], adminSum[:]) == 1 {
-			p = tracking.Principal{KeyID: AdminKeyID, Name: "admin", Role: tracking.RoleAdmin}
-		} else {
-			var err error
-			p, err = s.APIKeys.PrincipalByToken(r.Context(), token)
-			if err != nil {
-				if tracking.ErrorCode(err) != tracking.EINTERNAL {
-					err = tracking.Errorf(tracking.EUNAUTH, "unknown or revoked token")
-				}
-				s.writeError(w, r, err)
-				return
-			}
+		p, err := s.resolve(r.Context(), token)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		if lr, ok := r.Context().Value(logInfoKey{}).(*logInfo); ok {
 			lr.principal = p.KeyID
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// resolve returns the principal of a token: EUNAUTH for an unknown or revoked one, EUNAVAILABLE
+// or EINTERNAL when the key store cannot answer.
+func (s *server) resolve(ctx context.Context, token string) (tracking.Principal, error) {
+	sum := sha256.Sum256([]byte(token))
+	if s.AdminToken != "" {
+		adminSum := sha256.Sum256([]byte(s.AdminToken))
+		if subtle.ConstantTimeCompare(sum[:], adminSum[:]) == 1 {
+			return tracking.Principal{KeyID: AdminKeyID, Name: "admin", Role: tracking.RoleAdmin}, nil
+		}
+	}
+	if s.APIKeys == nil {
+		return tracking.Principal{}, tracking.Errorf(tracking.EUNAUTH, "unknown or revoked token")
+	}
+	p, err := s.principalByToken(ctx, token, sum)
+	if err != nil {
+		if c := tracking.ErrorCode(err); c != tracking.EINTERNAL && c != tracking.EUNAVAILABLE {
+			err = tracking.Errorf(tracking.EUNAUTH, "unknown or revoked token")
+		}
+		return tracking.Principal{}, err
+	}
+	return p, nil
 }
 
 // allow lets only the given roles through; others get 403.

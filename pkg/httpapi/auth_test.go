@@ -145,7 +145,7 @@ func matrix() []matrixCase {
 
 		{"POST", "/v1/telemetry", func(e *env, _ string) (string, any) {
 			return "/v1/telemetry", map[string]any{"vehicle_id": "a1", "ts": e.now.Add(-time.Duration(next()) * time.Second).Format(time.RFC3339), "lat": 29.8, "lon": 107.0}
-		}, expect(fb, roleAdmin, ac, roleCarrier, ac)},
+		}, expect(fb, roleAdmin, ac, roleCarrier, ac, roleOther, http.StatusBadRequest)}, // another carrier's vehicle: unknown
 		{"GET", "/v1/positions/live", fixed("/v1/positions/live", nil), expect(ok)},
 
 		{"GET", "/v1/alarms", fixed("/v1/alarms", nil), expect(ok)},

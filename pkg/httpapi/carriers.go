@@ -33,11 +33,17 @@ func (s *server) handleCarrierCreate() http.HandlerFunc {
 // handleCarrierList: GET /v1/carriers → [Carrier] (a carrier token sees only its own).
 func (s *server) handleCarrierList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cs, err := s.Carriers.ListCarriers(r.Context(), scope(principal(r)))
+		pg, err := parsePage(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		cs, next, err := s.Carriers.ListCarriersPage(r.Context(), scope(principal(r)), pg)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		setNext(w, r, next)
 		writeJSON(w, http.StatusOK, nonNil(cs))
 	}
 }

@@ -114,7 +114,12 @@ func (s *server) handleCorridorCreate() http.HandlerFunc {
 // handleCorridorList: GET /v1/corridors → FeatureCollection.
 func (s *server) handleCorridorList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cs, err := s.Corridors.ListCorridors(r.Context())
+		pg, err := parsePage(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		cs, next, err := s.Corridors.ListCorridorsPage(r.Context(), pg)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -123,7 +128,7 @@ func (s *server) handleCorridorList() http.HandlerFunc {
 		for i, c := range cs {
 			fs[i] = corridorFeature(c)
 		}
-		writeGeoJSON(w, http.StatusOK, collection(fs))
+		writeGeoJSON(w, http.StatusOK, pagedFeatures(fs, next))
 	}
 }
 

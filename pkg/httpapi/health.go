@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -18,14 +19,25 @@ func (s *server) handleHealthz() http.HandlerFunc {
 	}
 }
 
-// handleReadyz answers 200 when Ready returns nil within 5 s, else 503 with the reason.
+// handleReadyz answers 200 when Ready returns nil within 5 s, else 503. The reason is shown only
+// to a caller with a valid bearer token (it names internal hosts and states); others get the
+// status alone (the log has the reason).
 func (s *server) handleReadyz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
+			detail := "not ready"
+			if tok := bearerToken(r, false); tok != "" {
+				if _, aerr := s.resolve(ctx, tok); aerr == nil {
+					detail = "not ready: " + err.Error()
+				}
+			}
+			if s.Log != nil {
+				s.Log.WarnContext(ctx, "not ready", "err", err)
+			}
 			w.Header().Set("Retry-After", "1")
-			problem(w, http.StatusServiceUnavailable, problemUnavailable, "not ready: "+err.Error())
+			problem(w, http.StatusServiceUnavailable, problemUnavailable, detail)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -52,7 +64,7 @@ func NewOpsHandler(ready func(ctx context.Context) error, g prometheus.Gatherer)
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	s := &server{Deps: Deps{Ready: ready, Gatherer: g}}
+	s := &server{Deps: Deps{Ready: ready, Gatherer: g, Log: slog.New(slog.DiscardHandler)}, cache: newCaches(-1)}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())

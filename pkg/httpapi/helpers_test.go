@@ -81,13 +81,20 @@ var roles = []string{roleNone, roleAdmin, roleDispatcher, roleSafety, roleCarrie
 
 func newEnv(t *testing.T, opts ...func(*httpapi.Deps)) *env {
 	t.Helper()
-	db := pgtest.New(t)
+	return newEnvOn(t, pgtest.New(t), opts...)
+}
+
+// newEnvOn is newEnv on a given (migrated, empty) database.
+func newEnvOn(t *testing.T, db *postgres.DB, opts ...func(*httpapi.Deps)) *env {
+	t.Helper()
 	e := &env{t: t, db: db, hub: live.NewHub(), pub: &recordingPublisher{}, now: time.Now().UTC().Truncate(time.Second)}
 	d := httpapi.Deps{
 		Carriers: db, Vehicles: db, Corridors: db, Zones: db, Trips: db, APIKeys: db, Track: db, Alarms: db,
 		Telemetry: e.pub, Live: e.hub, AdminToken: adminToken,
 		Ready:     db.Ping,
 		Heartbeat: 50 * time.Millisecond,
+		// Rate limits are tested on their own (limits_test.go); the other tests send fast.
+		RateLimit: -1, RateLimitPerAddr: -1,
 		Web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, "<!doctype html><title>Corridor</title>")
@@ -132,14 +139,16 @@ func must[T any](t *testing.T) func(T, error) T {
 
 func ptr[T any](v T) *T { return &v }
 
-// fixtures: carriers acme and beta, vehicles a1 (acme) and b1 (beta), a corridor, a zone, one
+// fixtures: carriers acme and beta, vehicles a1 and a2 (acme, a2 with a JT/T 808 terminal) and b1 (beta), a corridor, a zone, one
 // trip and one alarm per vehicle, live states, and a token per role.
 func (e *env) fixtures() {
 	t, ctx, db := e.t, context.Background(), e.db
 	for _, c := range []string{"acme", "beta"} {
 		must[tracking.Carrier](t)(db.CreateCarrier(ctx, tracking.Carrier{ID: c, Name: strings.ToUpper(c)}))
 	}
-	must[tracking.Vehicle](t)(db.CreateVehicle(ctx, tracking.Vehicle{ID: "a1", CarrierID: "acme", Plate: "渝A00001", TerminalID: ptr("13800000001")}))
+	must[tracking.Vehicle](t)(db.CreateVehicle(ctx, tracking.Vehicle{ID: "a1", CarrierID: "acme", Plate: "渝A00001"}))
+	// a2 reports through its JT/T 808 terminal: HTTP pushes for it are refused (409).
+	must[tracking.Vehicle](t)(db.CreateVehicle(ctx, tracking.Vehicle{ID: "a2", CarrierID: "acme", Plate: "渝A00002", TerminalID: ptr("13800000001")}))
 	must[tracking.Vehicle](t)(db.CreateVehicle(ctx, tracking.Vehicle{ID: "b1", CarrierID: "beta", Plate: "渝B00001"}))
 	c := must[tracking.Corridor](t)(db.CreateCorridor(ctx, tracking.Corridor{Name: "G50", BufferM: 200,
 		Line: geom.NewLineStringFlat(geom.XY, []float64{107.0, 29.8, 107.1, 29.85})}))

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -138,4 +140,56 @@ func levelFor(status int) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// ContentSecurityPolicy is sent with every answer: fit for the monitoring screen served from the
+// same origin (MapLibre draws with WebGL, uses blob: workers and data:/blob: images, inline
+// styles), and nothing loaded from elsewhere.
+const ContentSecurityPolicy = "default-src 'self'; img-src 'self' data: blob:; worker-src 'self' blob:; child-src 'self' blob:; " +
+	"style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; font-src 'self' data:; " +
+	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// securityHeaders sets the headers every answer carries.
+func (s *server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimited answers 429 with Retry-After.
+func rateLimited(w http.ResponseWriter, r *http.Request) {
+	if w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	problem(w, http.StatusTooManyRequests, problemRateLimited, "too many requests; slow down and retry after the Retry-After seconds")
+}
+
+// limitByAddr limits requests per client address (IPv6 by /64), before authentication.
+func (s *server) limitByAddr() func(http.Handler) http.Handler {
+	if s.RateLimitPerAddr < 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return httprate.LimitBy(s.RateLimitPerAddr, time.Second, func(r *http.Request) (string, error) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		return httprate.CanonicalizeIP(host), nil
+	}, httprate.WithLimitHandler(rateLimited))
+}
+
+// limitByKey limits requests per API key (after authentication).
+func (s *server) limitByKey() func(http.Handler) http.Handler {
+	if s.RateLimit < 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return httprate.LimitBy(s.RateLimit, time.Second, func(r *http.Request) (string, error) {
+		return "key:" + principal(r).KeyID, nil
+	}, httprate.WithLimitHandler(rateLimited))
 }

@@ -125,9 +125,11 @@ func (s *server) handleLivePositions() http.HandlerFunc {
 	}
 }
 
-// handleTrack: GET /v1/vehicles/{id}/track?from=&to=&limit= → FeatureCollection of the stored
-// fixes in [from, to), Points in ts order, properties = the stored position. Default window: the
-// 24 h before to (to defaults to now); limit 1..10000, default 1000.
+// handleTrack: GET /v1/vehicles/{id}/track?from=&to=&limit=&cursor= → FeatureCollection of the
+// stored fixes in [from, to), Points in ts order, properties = the stored position. Default
+// window: the 24 h before to (to defaults to now); limit 1..10000, default 1000. Never cut
+// silently: while more fixes remain in the window, next_cursor (and a Link rel="next") names the
+// next page; null on the last. Pass the same from and to with the cursor.
 func (s *server) handleTrack() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.Vehicles.GetVehicle(r.Context(), chi.URLParam(r, "id"), scope(principal(r)))
@@ -138,7 +140,7 @@ func (s *server) handleTrack() http.HandlerFunc {
 		q := r.URL.Query()
 		var fields []tracking.FieldError
 		from, to := q.Get("from"), q.Get("to")
-		f := tracking.TrackFilter{Limit: 1000}
+		f := tracking.TrackFilter{Limit: 1000, Cursor: q.Get("cursor")}
 		f.From = parseTime("from", &from, false, &fields)
 		f.To = parseTime("to", &to, false, &fields)
 		if l := q.Get("limit"); l != "" {
@@ -165,7 +167,7 @@ func (s *server) handleTrack() http.HandlerFunc {
 			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "from", Message: "must be before to"}))
 			return
 		}
-		ps, err := s.Track.Track(r.Context(), v.ID, f)
+		ps, next, err := s.Track.TrackPage(r.Context(), v.ID, f)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -174,6 +176,7 @@ func (s *server) handleTrack() http.HandlerFunc {
 		for i, p := range ps {
 			features[i] = Feature{Type: "Feature", Geometry: pointGeometry(p.Lon, p.Lat), Properties: p}
 		}
-		writeGeoJSON(w, http.StatusOK, collection(features))
+		setNext(w, r, next)
+		writeGeoJSON(w, http.StatusOK, pagedFeatures(features, next))
 	}
 }

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
@@ -33,6 +35,7 @@ const (
 	problemMethodNotAllowed = "urn:corridor:problem:method-not-allowed"
 	problemUnsupportedMedia = "urn:corridor:problem:unsupported-media-type"
 	problemUnavailable      = "urn:corridor:problem:unavailable"
+	problemRateLimited      = "urn:corridor:problem:rate-limited"
 )
 
 // errorStatus maps a tracking error code to its HTTP status and problem type: the one place
@@ -49,6 +52,10 @@ func errorStatus(code string) (int, string) {
 		return http.StatusForbidden, problemForbidden
 	case tracking.EUNAUTH:
 		return http.StatusUnauthorized, problemUnauthorized
+	case tracking.EUNAVAILABLE:
+		return http.StatusServiceUnavailable, problemUnavailable
+	case tracking.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge, problemTooLarge
 	}
 	return http.StatusInternalServerError, problemInternal
 }
@@ -57,14 +64,25 @@ func errorStatus(code string) (int, string) {
 // answered as 500 without their text.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := tracking.ErrorCode(err)
+	var ne net.Error
+	if code == tracking.EINTERNAL && (errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)) {
+		code = tracking.EUNAVAILABLE // a dependency that does not answer is not an internal error
+	}
 	status, typ := errorStatus(code)
 	p := Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: tracking.ErrorMessage(err)}
+	if status == http.StatusServiceUnavailable && p.Detail == "internal error" {
+		p.Detail = "a dependency is unavailable; retry later"
+	}
 	var te *tracking.Error
 	if errors.As(err, &te) {
 		p.Errors = te.Fields
 	}
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case http.StatusServiceUnavailable:
+		s.Log.WarnContext(r.Context(), "dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="corridor"`)

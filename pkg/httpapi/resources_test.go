@@ -427,7 +427,8 @@ func TestAlarms(t *testing.T) {
 	r := e.do("POST", "/v1/alarms/"+e.alarmA+"/ack", roleSafety, nil)
 	wantStatus(t, r, http.StatusOK)
 	r.decode(t, &a)
-	if a.State != tracking.StateAcknowledged || a.AcknowledgedBy == nil || *a.AcknowledgedBy != "safety key" || a.AcknowledgedAt == nil {
+	if a.State != tracking.StateAcknowledged || a.AcknowledgedBy == nil || *a.AcknowledgedBy != "safety key" || a.AcknowledgedAt == nil ||
+		a.AcknowledgedByKeyID == nil || *a.AcknowledgedByKeyID == "" || *a.AcknowledgedByKeyID == "safety key" {
 		t.Fatalf("acked %+v", a)
 	}
 	p = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleSafety, map[string]any{"note": "  "}).problem(t)
@@ -441,7 +442,8 @@ func TestAlarms(t *testing.T) {
 	r = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleAdmin, map[string]any{"note": "driver back on route"})
 	wantStatus(t, r, http.StatusOK)
 	r.decode(t, &a)
-	if a.State != tracking.StateResolved || a.ResolvedBy == nil || *a.ResolvedBy != "admin" || a.Note == nil || *a.Note != "driver back on route" {
+	if a.State != tracking.StateResolved || a.ResolvedBy == nil || *a.ResolvedBy != "admin" || a.Note == nil || *a.Note != "driver back on route" ||
+		a.ResolvedByKeyID == nil || *a.ResolvedByKeyID != httpapi.AdminKeyID {
 		t.Fatalf("resolved %+v", a)
 	}
 	p = e.do("POST", "/v1/alarms/"+e.alarmA+"/ack", roleSafety, map[string]any{"note": "late"}).problem(t)

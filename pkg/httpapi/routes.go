@@ -21,7 +21,7 @@ var (
 // routes declares every route of the API, its middleware and who may call it.
 func (s *server) routes() {
 	r := s.router
-	r.Use(s.recoverer, s.observe)
+	r.Use(s.recoverer, s.observe, s.securityHeaders, s.limitByAddr())
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 
@@ -35,7 +35,7 @@ func (s *server) routes() {
 	}
 
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.authenticate, s.limitByKey())
 
 		r.With(s.allow(adminOnly...)).Post("/api-keys", s.handleAPIKeyCreate())
 		r.With(s.allow(adminOnly...)).Get("/api-keys", s.handleAPIKeyList())

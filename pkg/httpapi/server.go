@@ -24,7 +24,8 @@ import (
 type CarrierStore interface {
 	// CreateCarrier returns ECONFLICT for a taken id, EINVALID for bad fields.
 	CreateCarrier(ctx context.Context, c tracking.Carrier) (tracking.Carrier, error)
-	ListCarriers(ctx context.Context, carrierID string) ([]tracking.Carrier, error)
+	// ListCarriersPage returns one page in id order and the next page's cursor ("" = last).
+	ListCarriersPage(ctx context.Context, carrierID string, p tracking.Page) ([]tracking.Carrier, string, error)
 	// GetCarrier returns ENOTFOUND when absent or outside carrierID's scope.
 	GetCarrier(ctx context.Context, id, carrierID string) (tracking.Carrier, error)
 }
@@ -35,7 +36,8 @@ type VehicleStore interface {
 	// CreateVehicle normalises terminal_id and returns ECONFLICT for a taken id or terminal id,
 	// EINVALID for bad fields or an unknown carrier.
 	CreateVehicle(ctx context.Context, v tracking.Vehicle) (tracking.Vehicle, error)
-	ListVehicles(ctx context.Context, carrierID string) ([]tracking.Vehicle, error)
+	// ListVehiclesPage returns one page in id order and the next page's cursor ("" = last).
+	ListVehiclesPage(ctx context.Context, carrierID string, p tracking.Page) ([]tracking.Vehicle, string, error)
 	// GetVehicle returns ENOTFOUND when absent, deleted or outside carrierID's scope.
 	GetVehicle(ctx context.Context, id, carrierID string) (tracking.Vehicle, error)
 	// UpdateVehicle applies update to the current vehicle under a row lock and stores the result;
@@ -48,7 +50,8 @@ type VehicleStore interface {
 // CorridorStore stores corridors (shared by all carriers).
 type CorridorStore interface {
 	CreateCorridor(ctx context.Context, c tracking.Corridor) (tracking.Corridor, error)
-	ListCorridors(ctx context.Context) ([]tracking.Corridor, error)
+	// ListCorridorsPage returns one page in creation order and the next page's cursor ("" = last).
+	ListCorridorsPage(ctx context.Context, p tracking.Page) ([]tracking.Corridor, string, error)
 	// GetCorridor, ReplaceCorridor and DeleteCorridor return ENOTFOUND for an unknown or deleted id.
 	GetCorridor(ctx context.Context, id string) (tracking.Corridor, error)
 	ReplaceCorridor(ctx context.Context, c tracking.Corridor) (tracking.Corridor, error)
@@ -59,7 +62,8 @@ type CorridorStore interface {
 // ZoneStore stores zones (shared by all carriers).
 type ZoneStore interface {
 	CreateZone(ctx context.Context, z tracking.Zone) (tracking.Zone, error)
-	ListZones(ctx context.Context) ([]tracking.Zone, error)
+	// ListZonesPage returns one page in creation order and the next page's cursor ("" = last).
+	ListZonesPage(ctx context.Context, p tracking.Page) ([]tracking.Zone, string, error)
 	// GetZone, ReplaceZone and DeleteZone return ENOTFOUND for an unknown or deleted id.
 	GetZone(ctx context.Context, id string) (tracking.Zone, error)
 	ReplaceZone(ctx context.Context, z tracking.Zone) (tracking.Zone, error)
@@ -71,7 +75,8 @@ type TripStore interface {
 	// CreateTrip takes carrier_id from the vehicle; EINVALID naming vehicle_id or corridor_id
 	// when either is unknown (or the vehicle is outside carrierID's scope); ECONFLICT on overlap.
 	CreateTrip(ctx context.Context, t tracking.Trip, carrierID string) (tracking.Trip, error)
-	ListTrips(ctx context.Context, carrierID, vehicleID string, active *bool) ([]tracking.Trip, error)
+	// ListTripsPage returns one page in starts_at order and the next page's cursor ("" = last).
+	ListTripsPage(ctx context.Context, carrierID, vehicleID string, active *bool, p tracking.Page) ([]tracking.Trip, string, error)
 	// GetTrip returns ENOTFOUND when absent or outside carrierID's scope.
 	GetTrip(ctx context.Context, id, carrierID string) (tracking.Trip, error)
 	// CancelTrip is idempotent; ECONFLICT for a trip that has ended.
@@ -82,7 +87,8 @@ type TripStore interface {
 type APIKeyStore interface {
 	// CreateAPIKey returns the key and its token, shown once; EINVALID for a bad role or carrier.
 	CreateAPIKey(ctx context.Context, role, carrierID, name string) (tracking.APIKey, string, error)
-	ListAPIKeys(ctx context.Context) ([]tracking.APIKey, error)
+	// ListAPIKeysPage returns one page in creation order and the next page's cursor ("" = last).
+	ListAPIKeysPage(ctx context.Context, p tracking.Page) ([]tracking.APIKey, string, error)
 	// RevokeAPIKey returns ENOTFOUND for an unknown id.
 	RevokeAPIKey(ctx context.Context, id string) error
 	// PrincipalByToken returns EUNAUTH for an unknown or revoked token.
@@ -91,8 +97,9 @@ type APIKeyStore interface {
 
 // TrackStore reads position history.
 type TrackStore interface {
-	// Track returns the vehicle's stored fixes in [From, To), oldest first, at most Limit.
-	Track(ctx context.Context, vehicleID string, f tracking.TrackFilter) ([]tracking.StoredPosition, error)
+	// TrackPage returns the vehicle's stored fixes in [From, To) after Cursor, oldest first, at
+	// most Limit, and the next page's cursor while more remain ("" = none).
+	TrackPage(ctx context.Context, vehicleID string, f tracking.TrackFilter) ([]tracking.StoredPosition, string, error)
 }
 
 // AlarmStore reads alarms and records what people do with them.
@@ -102,8 +109,9 @@ type AlarmStore interface {
 	// GetAlarm returns ENOTFOUND for an unknown id.
 	GetAlarm(ctx context.Context, id string) (tracking.Alarm, error)
 	// AckAlarm returns ECONFLICT for a resolved alarm.
-	AckAlarm(ctx context.Context, id, by string, note *string) (tracking.Alarm, error)
-	ResolveAlarm(ctx context.Context, id, by, note string) (tracking.Alarm, error)
+	// by records the key's name (acknowledged_by, resolved_by) and id (…_by_key_id).
+	AckAlarm(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error)
+	ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note string) (tracking.Alarm, error)
 }
 
 // TelemetryPublisher puts accepted positions on the TELEMETRY stream.
@@ -147,6 +155,23 @@ type Deps struct {
 	StreamWriteTimeout time.Duration
 	// Web, when set, serves the monitoring screen at GET / and GET /web/*.
 	Web http.Handler
+
+	// PublishTimeout bounds a telemetry push's wait for JetStream; past it the push is 503 with
+	// Retry-After. 0 is 4 s.
+	PublishTimeout time.Duration
+	// CacheTTL is how long resolved tokens and vehicles are reused (pushes keep working while
+	// PostgreSQL is away; revocation elsewhere takes effect within it). 0 is 30 s; < 0 disables.
+	CacheTTL time.Duration
+	// RateLimit is the requests per second allowed per token, RateLimitPerAddr per client
+	// address (before authentication); above them the answer is 429 with Retry-After.
+	// 0 is the default (100 and 200); < 0 disables.
+	RateLimit, RateLimitPerAddr int
+	// StreamMaxPerKey and StreamMax cap open SSE streams per API key and in total (429 beyond);
+	// 0 is 20 and 1000.
+	StreamMaxPerKey, StreamMax int
+	// StreamRecheck is how often an open stream re-checks its token (a key revoked by another
+	// process ends its streams within it). 0 is 10 s.
+	StreamRecheck time.Duration
 }
 
 // server holds the dependencies of every handler.
@@ -154,6 +179,8 @@ type server struct {
 	Deps
 	router  *chi.Mux
 	metrics *httpMetrics
+	cache   *caches
+	streams *streamRegistry
 }
 
 // NewServer returns the API's http.Handler. It panics if a required dependency is missing.
@@ -195,7 +222,30 @@ func NewServer(d Deps) http.Handler {
 	} else if d.Metrics == nil {
 		d.Metrics = prometheus.DefaultRegisterer
 	}
-	s := &server{Deps: d, router: chi.NewRouter(), metrics: newHTTPMetrics(d.Metrics)}
+	if d.PublishTimeout <= 0 {
+		d.PublishTimeout = 4 * time.Second
+	}
+	if d.CacheTTL == 0 {
+		d.CacheTTL = 30 * time.Second
+	}
+	if d.RateLimit == 0 {
+		d.RateLimit = 100
+	}
+	if d.RateLimitPerAddr == 0 {
+		d.RateLimitPerAddr = 200
+	}
+	if d.StreamMaxPerKey <= 0 {
+		d.StreamMaxPerKey = 20
+	}
+	if d.StreamMax <= 0 {
+		d.StreamMax = 1000
+	}
+	if d.StreamRecheck <= 0 {
+		d.StreamRecheck = 10 * time.Second
+	}
+	s := &server{Deps: d, router: chi.NewRouter(), metrics: newHTTPMetrics(d.Metrics),
+		cache: newCaches(d.CacheTTL), streams: newStreamRegistry(d.StreamMaxPerKey, d.StreamMax)}
+	registerStreamMetrics(d.Metrics, d.Live)
 	s.routes()
 	return s.router
 }

@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 const (
 	topicPositions = "positions"
 	topicAlarms    = "alarms"
+	// eventReset tells a client that asked to resume that it cannot: the snapshot follows.
+	eventReset = "reset"
 )
 
 // handleStream: GET /v1/stream?topics=positions,alarms&bbox=&carrier_id= → Server-Sent Events.
@@ -24,6 +28,11 @@ const (
 // filters positions; carrier_id filters both (a carrier token gets only its own). A comment line
 // ": heartbeat" is sent every Heartbeat. A client that falls StreamBuffer events behind, or does
 // not take a write within StreamWriteTimeout, is disconnected; others never wait for it.
+//
+// Every event has an id; a reconnect with Last-Event-ID (or ?last_event_id=) gets the events
+// after it from the hub's ring instead of the snapshot, or "event: reset" followed by the snapshot
+// when that id can no longer be resumed from. Streams are capped per key and in total (429), and
+// end when their key is revoked (at once through this process, within StreamRecheck otherwise).
 func (s *server) handleStream() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -62,8 +71,26 @@ func (s *server) handleStream() http.HandlerFunc {
 			}
 			return false
 		}
+		p := principal(r)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		reg, admitted := s.streams.open(p.KeyID, cancel)
+		if !admitted {
+			w.Header().Set("Retry-After", "10")
+			problem(w, http.StatusTooManyRequests, problemRateLimited,
+				"too many open streams (at most "+strconv.Itoa(s.StreamMaxPerKey)+" per key and "+strconv.Itoa(s.StreamMax)+" in total); close one or retry later")
+			return
+		}
+		defer s.streams.close(reg)
+		lastID := r.Header.Get("Last-Event-ID")
+		if lastID == "" {
+			lastID = q.Get("last_event_id")
+		}
 		rc := http.NewResponseController(w)
-		sub := s.Live.SubscribeFilter(s.StreamBuffer, keep)
+		// The server's read and write timeouts are for ordinary requests: a stream lives on, each
+		// write bounded by StreamWriteTimeout instead.
+		_ = rc.SetReadDeadline(time.Time{})
+		sub, resume := s.Live.SubscribeFrom(s.StreamBuffer, keep, lastID)
 		defer sub.Close()
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream")
@@ -82,20 +109,38 @@ func (s *server) handleStream() http.HandlerFunc {
 			buf.Reset()
 			return rc.Flush() == nil
 		}
-		writeEvent := func(name string, v any) {
+		writeEvent := func(id, name string, v any) {
 			data, _ := json.Marshal(v)
+			if id != "" {
+				buf.WriteString("id: ")
+				buf.WriteString(id)
+				buf.WriteByte('\n')
+			}
 			buf.WriteString("event: ")
 			buf.WriteString(name)
 			buf.WriteString("\ndata: ")
 			buf.Write(data)
 			buf.WriteString("\n\n")
 		}
+		writeLive := func(e live.Event) {
+			if e.Type == live.EventPosition {
+				writeEvent(e.ID, live.EventPosition, e.State)
+			} else {
+				writeEvent(e.ID, live.EventAlarm, e.Alarm)
+			}
+		}
 
 		buf.WriteString("retry: 3000\n: connected\n\n")
-		if ok && wantPositions {
-			for _, st := range s.Live.States() {
+		if resume.Reset {
+			writeEvent(resume.LastID, eventReset, map[string]string{"reason": "Last-Event-ID is too old or unknown; the current state follows, re-read open alarms"})
+		}
+		for _, e := range resume.Replay {
+			writeLive(e)
+		}
+		if ok && wantPositions && !resume.Resumed {
+			for _, st := range resume.Snapshot {
 				if f.match(&st) {
-					writeEvent(live.EventPosition, st)
+					writeEvent(resume.LastID, live.EventPosition, st)
 				}
 			}
 		}
@@ -104,24 +149,33 @@ func (s *server) handleStream() http.HandlerFunc {
 		}
 		heartbeat := time.NewTicker(s.Heartbeat)
 		defer heartbeat.Stop()
+		recheck := time.NewTicker(s.StreamRecheck)
+		defer recheck.Stop()
+		token := bearerToken(r, true)
 		for {
 			select {
-			case <-r.Context().Done():
+			case <-ctx.Done():
 				return
+			case <-recheck.C:
+				if p.KeyID == AdminKeyID {
+					continue
+				}
+				// Directly, not through the cache: a key revoked elsewhere ends its streams.
+				if _, err := s.APIKeys.PrincipalByToken(ctx, token); tracking.ErrorCode(err) == tracking.EUNAUTH {
+					s.Log.InfoContext(ctx, "stream ended: its key was revoked", "key", p.KeyID)
+					return
+				}
+				continue
 			case <-heartbeat.C:
 				buf.WriteString(": heartbeat\n\n")
 			case e, open := <-sub.C():
 				if !open {
 					if sub.Dropped() {
-						s.Log.WarnContext(r.Context(), "stream client too slow; disconnected", "remote", r.RemoteAddr)
+						s.Log.WarnContext(ctx, "stream client too slow; disconnected", "remote", r.RemoteAddr)
 					}
 					return
 				}
-				if e.Type == live.EventPosition {
-					writeEvent(live.EventPosition, e.State)
-				} else {
-					writeEvent(live.EventAlarm, e.Alarm)
-				}
+				writeLive(e)
 			}
 			if !send() {
 				return

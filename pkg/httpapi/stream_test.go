@@ -15,7 +15,7 @@ import (
 
 // sseEvent is one parsed Server-Sent Event; a comment line is an event named ":".
 type sseEvent struct {
-	name, data string
+	name, data, id string
 }
 
 // client is an open SSE connection whose events arrive on C.
@@ -61,6 +61,8 @@ func (e *env) stream(path, role string) *client {
 				ev.name = line[len("event: "):]
 			case strings.HasPrefix(line, "data: "):
 				ev.data = line[len("data: "):]
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[len("id: "):]
 			}
 		}
 	}()

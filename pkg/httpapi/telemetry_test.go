@@ -125,10 +125,22 @@ func TestTelemetry(t *testing.T) {
 	}
 	wantStatus(t, e.do("POST", "/v1/telemetry", roleAdmin, many), http.StatusBadRequest)
 
-	// A carrier token may push only its own vehicles: 403 for the whole batch.
-	p = e.do("POST", "/v1/telemetry", roleCarrier, []any{fix("a1", ts), fix("b1", ts)}).problem(t)
-	if p.Status != http.StatusForbidden {
-		t.Fatalf("foreign push %+v", p)
+	// A carrier token may push only its own vehicles: another carrier's vehicle gets exactly the
+	// answer a vehicle that does not exist gets (no way to learn which ids exist).
+	foreign := e.do("POST", "/v1/telemetry", roleCarrier, []any{fix("a1", ts), fix("b1", ts)})
+	ghost := e.do("POST", "/v1/telemetry", roleCarrier, []any{fix("a1", ts), fix("b1x", ts)})
+	if foreign.StatusCode != http.StatusBadRequest ||
+		strings.ReplaceAll(string(foreign.body), "b1", "b1x") != string(ghost.body) || foreign.StatusCode != ghost.StatusCode {
+		t.Fatalf("foreign push %d %s\nunknown vehicle %d %s", foreign.StatusCode, foreign.body, ghost.StatusCode, ghost.body)
+	}
+
+	// A vehicle that reports through its JT/T 808 terminal cannot be pushed over HTTP (409),
+	// whoever asks, so HTTP cannot put its timeline ahead of the terminal's.
+	for _, role := range []string{roleCarrier, roleAdmin} {
+		p = e.do("POST", "/v1/telemetry", role, []any{fix("a1", ts), fix("a2", ts)}).problem(t)
+		if p.Status != http.StatusConflict || !strings.Contains(p.Detail, "JT/T 808 terminal") {
+			t.Fatalf("push for a terminal's vehicle as %s: %+v", role, p)
+		}
 	}
 
 	// Over 1 MiB: as sent, and after decompression (a small gzip body that inflates past it).
@@ -199,8 +211,12 @@ func TestHealthAndMetrics(t *testing.T) {
 	})
 	wantStatus(t, e.do("GET", "/healthz", roleNone, nil), http.StatusOK)
 	p := e.do("GET", "/readyz", roleNone, nil).problem(t)
+	if p.Status != http.StatusServiceUnavailable || strings.Contains(p.Detail, "engine not started") {
+		t.Fatalf("readyz without a token must give the status only: %+v", p)
+	}
+	p = e.do("GET", "/readyz", roleSafety, nil).problem(t)
 	if p.Status != http.StatusServiceUnavailable || !strings.Contains(p.Detail, "engine not started") {
-		t.Fatalf("readyz %+v", p)
+		t.Fatalf("readyz for an authenticated caller must give the cause: %+v", p)
 	}
 	ready.Store(true)
 	wantStatus(t, e.do("GET", "/readyz", roleNone, nil), http.StatusOK)
@@ -210,7 +226,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`corridor_http_requests_total{code="200",method="GET",route="/v1/vehicles/{id}"} 1`,
 		`corridor_http_request_duration_seconds_count{method="GET",route="/v1/vehicles/{id}"} 1`,
-		`corridor_http_requests_total{code="503",method="GET",route="/readyz"} 1`,
+		`corridor_http_requests_total{code="503",method="GET",route="/readyz"} 2`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %s", want)

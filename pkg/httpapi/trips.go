@@ -84,11 +84,17 @@ func (s *server) handleTripList() http.HandlerFunc {
 			}
 			active = &b
 		}
-		ts, err := s.Trips.ListTrips(r.Context(), scope(principal(r)), q.Get("vehicle_id"), active)
+		pg, err := parsePage(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		ts, next, err := s.Trips.ListTripsPage(r.Context(), scope(principal(r)), q.Get("vehicle_id"), active, pg)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		setNext(w, r, next)
 		writeJSON(w, http.StatusOK, nonNil(ts))
 	}
 }

@@ -37,14 +37,21 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 	}
 }
 
-// handleVehicleList: GET /v1/vehicles → [Vehicle] (a carrier token sees only its own).
+// handleVehicleList: GET /v1/vehicles?limit=&cursor= → [Vehicle] (a carrier token sees only its
+// own), next page in the Link header.
 func (s *server) handleVehicleList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		vs, err := s.Vehicles.ListVehicles(r.Context(), scope(principal(r)))
+		pg, err := parsePage(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		vs, next, err := s.Vehicles.ListVehiclesPage(r.Context(), scope(principal(r)), pg)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		setNext(w, r, next)
 		writeJSON(w, http.StatusOK, nonNil(vs))
 	}
 }
@@ -78,6 +85,7 @@ func (s *server) handleVehiclePatch() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		s.forgetVehicle(v.ID)
 		writeJSON(w, http.StatusOK, v)
 	}
 }
@@ -140,6 +148,7 @@ func (s *server) handleVehicleDelete() http.HandlerFunc {
 			return
 		}
 		s.Live.Remove(id)
+		s.forgetVehicle(id)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

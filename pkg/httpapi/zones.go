@@ -112,7 +112,12 @@ func (s *server) handleZoneCreate() http.HandlerFunc {
 // handleZoneList: GET /v1/zones → FeatureCollection.
 func (s *server) handleZoneList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		zs, err := s.Zones.ListZones(r.Context())
+		pg, err := parsePage(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		zs, next, err := s.Zones.ListZonesPage(r.Context(), pg)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -121,7 +126,7 @@ func (s *server) handleZoneList() http.HandlerFunc {
 		for i, z := range zs {
 			fs[i] = zoneFeature(z)
 		}
-		writeGeoJSON(w, http.StatusOK, collection(fs))
+		writeGeoJSON(w, http.StatusOK, pagedFeatures(fs, next))
 	}
 }
 

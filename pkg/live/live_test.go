@@ -133,3 +133,82 @@ func TestCloseSubscribers(t *testing.T) {
 		t.Fatal("subscribers left")
 	}
 }
+
+// Every event has an increasing id; a subscriber resuming from an id gets exactly the events
+// after it (filtered), one too old or from another hub gets a reset with the snapshot.
+func TestResumeFromRing(t *testing.T) {
+	h := live.NewHubSize(5)
+	var ids []string
+	sub := h.Subscribe(100)
+	for i := 0; i < 8; i++ {
+		h.SetState(state("a", time.Now(), float64(i)))
+		e := <-sub.C()
+		if e.ID == "" || (len(ids) > 0 && e.ID == ids[len(ids)-1]) {
+			t.Fatalf("event id %q", e.ID)
+		}
+		ids = append(ids, e.ID)
+	}
+	sub.Close()
+
+	s, res := h.SubscribeFrom(10, nil, ids[4])
+	if !res.Resumed || res.Reset || len(res.Replay) != 3 || res.Replay[0].ID != ids[5] || res.Replay[2].ID != ids[7] || res.Snapshot != nil {
+		t.Fatalf("resume from ids[4]: %+v", res)
+	}
+	s.Close()
+	s, res = h.SubscribeFrom(10, nil, ids[7])
+	if !res.Resumed || len(res.Replay) != 0 {
+		t.Fatalf("resume from the last id: %+v", res)
+	}
+	s.Close()
+	// ids[2]: the event after it (ids[3]) is the oldest kept: still resumable; ids[1] is not.
+	s, res = h.SubscribeFrom(10, nil, ids[2])
+	if !res.Resumed || len(res.Replay) != 5 {
+		t.Fatalf("resume from ids[2]: %+v", res)
+	}
+	s.Close()
+	for _, old := range []string{ids[1], "otherhub-3", "garbage", ids[7] + "0"} {
+		s, res = h.SubscribeFrom(10, nil, old)
+		if res.Resumed || !res.Reset || len(res.Snapshot) != 1 || res.LastID != ids[7] {
+			t.Fatalf("resume from %q: %+v", old, res)
+		}
+		s.Close()
+	}
+	// A filter applies to the replay too.
+	h.PublishAlarm(tracking.AlarmEvent{Event: tracking.EventRaised})
+	s, res = h.SubscribeFrom(10, func(e live.Event) bool { return e.Type == live.EventAlarm }, ids[5])
+	if len(res.Replay) != 1 || res.Replay[0].Type != live.EventAlarm {
+		t.Fatalf("filtered replay: %+v", res.Replay)
+	}
+	s.Close()
+	if h.Subscribers() != 0 {
+		t.Fatalf("subscribers %d", h.Subscribers())
+	}
+}
+
+// A subscriber that falls behind is counted as dropped; publishing never waits for it, and many
+// subscribers come and go while events flow (run with -race).
+func TestDroppedCounterAndConcurrentSubscribers(t *testing.T) {
+	h := live.NewHub()
+	slow := h.Subscribe(1)
+	for i := 0; i < 3; i++ {
+		h.SetState(state("a", time.Now(), float64(i)))
+	}
+	if !slow.Dropped() || h.DroppedEvents() != 1 || h.DroppedSubscribers() != 1 {
+		t.Fatalf("dropped %v events %d subs %d", slow.Dropped(), h.DroppedEvents(), h.DroppedSubscribers())
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			h.SetState(state("b", time.Now(), float64(i)))
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		s, _ := h.SubscribeFrom(4, nil, "")
+		s.Close()
+	}
+	<-done
+	if h.Subscribers() != 0 {
+		t.Fatalf("subscribers %d", h.Subscribers())
+	}
+}

@@ -33,6 +33,12 @@ const (
 // StartEmbedded runs a NATS server with JetStream in this process, listening on addr
 // (host:port) and storing under storeDir. A taken port is a clear error.
 func StartEmbedded(addr, storeDir string, log *slog.Logger) (*server.Server, error) {
+	return StartEmbeddedAuth(addr, storeDir, "", log)
+}
+
+// StartEmbeddedAuth is StartEmbedded for a server that requires token from every client when
+// token is not empty (serve generates one when the server listens beyond loopback).
+func StartEmbeddedAuth(addr, storeDir, token string, log *slog.Logger) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("CORRIDOR_EMBEDDED_NATS_ADDR %q: %v", addr, err)
@@ -51,13 +57,14 @@ func StartEmbedded(addr, storeDir string, log *slog.Logger) (*server.Server, err
 		ln.Close()
 	}
 	opts := &server.Options{
-		ServerName: "corridor-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoSigs:     true,
-		NoLog:      true,
+		ServerName:    "corridor-embedded",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      storeDir,
+		NoSigs:        true,
+		NoLog:         true,
+		Authorization: token,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -69,9 +76,22 @@ func StartEmbedded(addr, storeDir string, log *slog.Logger) (*server.Server, err
 		return nil, fmt.Errorf("embedded NATS on %s did not become ready", addr)
 	}
 	if log != nil {
-		log.Info("embedded NATS started", "url", ns.ClientURL(), "store", storeDir)
+		log.Info("embedded NATS started", "url", ns.ClientURL(), "store", storeDir, "auth", token != "")
 	}
 	return ns, nil
+}
+
+// IsLoopback reports whether a listen address (host:port) accepts only local connections.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Bus is a connection with JetStream.
@@ -79,23 +99,28 @@ type Bus struct {
 	NC  *nats.Conn
 	JS  jetstream.JetStream
 	log *slog.Logger
+	// PublishTimeout bounds PublishPositions when its context has no earlier deadline, so that a
+	// caller learns within seconds that NATS is away (HTTP answers 503). Connect sets 4 s.
+	PublishTimeout time.Duration
 }
 
-// Connect dials url and checks that JetStream answers.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*Bus, error) {
+// Connect dials url and checks that JetStream answers. opts add to Corridor's defaults, e.g.
+// credentials from Auth.Options. The URL is logged and reported with its password redacted.
+func Connect(ctx context.Context, url, name string, log *slog.Logger, opts ...nats.Option) (*Bus, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	nc, err := nats.Connect(url, nats.Name(name), nats.Timeout(5*time.Second),
-		nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+	all := append([]nats.Option{nats.Name(name), nats.Timeout(5 * time.Second),
+		nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) })}, opts...)
+	nc, err := nats.Connect(url, all...)
 	if err != nil {
-		return nil, fmt.Errorf("NATS unreachable at %s: %v", url, err)
+		return nil, fmt.Errorf("NATS unreachable at %s: %v", RedactURL(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -106,9 +131,9 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*Bus, err
 	defer cancel()
 	if _, err := js.AccountInfo(actx); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("NATS at %s has no JetStream: %v", url, err)
+		return nil, fmt.Errorf("NATS at %s has no JetStream: %v", RedactURL(url), err)
 	}
-	return &Bus{NC: nc, JS: js, log: log}, nil
+	return &Bus{NC: nc, JS: js, log: log, PublishTimeout: 4 * time.Second}, nil
 }
 
 // Close drains the connection.
@@ -153,31 +178,43 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 
 // PublishPositions stores every position in TELEMETRY and returns once JetStream acknowledged
 // them all (de-duplicated by Nats-Msg-Id <vehicle_id>:<ts ns>). It implements the publisher the
-// HTTP push handler and the JT/T 808 gateway need.
+// HTTP push handler and the JT/T 808 gateway need. It gives up after PublishTimeout with
+// EUNAVAILABLE, and refuses with ETOOLARGE (before publishing any) when a message would exceed
+// the server's max payload.
 func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) error {
-	if len(ps) == 1 {
-		data, err := json.Marshal(&ps[0])
-		if err != nil {
-			return err
-		}
-		_, err = b.JS.PublishMsg(ctx, &nats.Msg{Subject: ps[0].Subject(), Data: data,
-			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[0].MsgID()}}})
-		return err
+	if b.PublishTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.PublishTimeout)
+		defer cancel()
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(ps))
+	msgs := make([]*nats.Msg, len(ps))
+	maxPayload := b.NC.MaxPayload()
 	for i := range ps {
 		data, err := json.Marshal(&ps[i])
 		if err != nil {
 			return err
 		}
-		f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: ps[i].Subject(), Data: data,
-			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[i].MsgID()}}})
+		m := &nats.Msg{Subject: ps[i].Subject(), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[i].MsgID()}}}
+		if maxPayload > 0 && int64(len(data)+len(m.Subject)+len(jetstream.MsgIDHeader)+len(ps[i].MsgID())+64) > maxPayload {
+			return tracking.Errorf(tracking.ETOOLARGE, "position %d is %d bytes as stored, more than the %d bytes NATS accepts in one message",
+				i, len(data), maxPayload)
+		}
+		msgs[i] = m
+	}
+	if len(msgs) == 1 {
+		_, err := b.JS.PublishMsg(ctx, msgs[0])
+		return publishError(err)
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(ps))
+	for _, m := range msgs {
+		f, err := b.JS.PublishMsgAsync(m)
 		if err != nil {
-			return err
+			return publishError(err)
 		}
 		futures = append(futures, f)
 	}
-	return awaitAcks(ctx, futures)
+	return publishError(awaitAcks(ctx, futures))
 }
 
 // awaitAcks waits until JetStream acknowledged every publish, or the first failure.

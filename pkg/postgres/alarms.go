@@ -18,14 +18,15 @@ import (
 
 const alarmCols = `id::text, kind, severity, state, active, vehicle_id, carrier_id, trip_id::text, corridor_id::text,
 	zone_id::text, device_alarm, started_at, raised_at, cleared_at, lat, lon, distance_m, speed_kmh,
-	acknowledged_at, acknowledged_by, resolved_at, resolved_by, note`
+	acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, acknowledged_by_key_id, resolved_by_key_id`
 
 func scanAlarm(row pgx.Row) (tracking.Alarm, error) {
 	var a tracking.Alarm
 	var lat, lon *float64
 	err := row.Scan(&a.ID, &a.Kind, &a.Severity, &a.State, &a.Active, &a.VehicleID, &a.CarrierID, &a.TripID,
 		&a.CorridorID, &a.ZoneID, &a.DeviceAlarm, &a.StartedAt, &a.RaisedAt, &a.ClearedAt, &lat, &lon,
-		&a.DistanceM, &a.SpeedKmh, &a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.Note)
+		&a.DistanceM, &a.SpeedKmh, &a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.Note,
+		&a.AcknowledgedByKeyID, &a.ResolvedByKeyID)
 	if err != nil {
 		return a, err
 	}
@@ -144,7 +145,7 @@ func decodeCursor(c string) (time.Time, string, error) {
 
 // AckAlarm moves an open alarm to acknowledged, recording who, when and the note. Acknowledging
 // an acknowledged alarm returns it unchanged; a resolved one is ECONFLICT.
-func (db *DB) AckAlarm(ctx context.Context, id, by string, note *string) (tracking.Alarm, error) {
+func (db *DB) AckAlarm(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error) {
 	return db.changeAlarmState(ctx, id, func(tx pgx.Tx, a tracking.Alarm) (tracking.Alarm, string, error) {
 		switch a.State {
 		case tracking.StateResolved:
@@ -153,20 +154,22 @@ func (db *DB) AckAlarm(ctx context.Context, id, by string, note *string) (tracki
 			return a, "", nil
 		}
 		a, err := scanAlarm(tx.QueryRow(ctx, `update alarms set state = 'acknowledged', acknowledged_at = now(),
-			acknowledged_by = $2, note = coalesce($3, note), updated_at = now() where id = $1 returning `+alarmCols, id, by, note))
+			acknowledged_by = $2, acknowledged_by_key_id = $4, note = coalesce($3, note), updated_at = now()
+			where id = $1 returning `+alarmCols, id, by.Name, note, by.KeyID))
 		return a, tracking.EventAcknowledged, err
 	})
 }
 
 // ResolveAlarm moves an alarm to resolved with a note; a resolved alarm is ECONFLICT. Resolving an
 // active alarm is allowed: the rules still clear it, and a later violation raises a new alarm.
-func (db *DB) ResolveAlarm(ctx context.Context, id, by, note string) (tracking.Alarm, error) {
+func (db *DB) ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note string) (tracking.Alarm, error) {
 	return db.changeAlarmState(ctx, id, func(tx pgx.Tx, a tracking.Alarm) (tracking.Alarm, string, error) {
 		if a.State == tracking.StateResolved {
 			return a, "", tracking.Errorf(tracking.ECONFLICT, "alarm is already resolved")
 		}
 		a, err := scanAlarm(tx.QueryRow(ctx, `update alarms set state = 'resolved', resolved_at = now(),
-			resolved_by = $2, note = $3, updated_at = now() where id = $1 returning `+alarmCols, id, by, note))
+			resolved_by = $2, resolved_by_key_id = $4, note = $3, updated_at = now()
+			where id = $1 returning `+alarmCols, id, by.Name, note, by.KeyID))
 		return a, tracking.EventResolved, err
 	})
 }

@@ -94,18 +94,19 @@ func TestCommitBatchIsIdempotent(t *testing.T) {
 	// Ack and resolve record who and when; resolve twice is a conflict.
 	id := res.Events[0].ID
 	note := "called the driver"
-	a, err := db.AckAlarm(ctx, id, "officer-1", &note)
+	a, err := db.AckAlarm(ctx, id, tracking.Actor{KeyID: "k-1", Name: "officer-1"}, &note)
 	if err != nil || a.State != "acknowledged" || a.AcknowledgedBy == nil || *a.AcknowledgedBy != "officer-1" || a.AcknowledgedAt == nil {
 		t.Fatalf("ack: %+v %v", a, err)
 	}
-	a, err = db.ResolveAlarm(ctx, id, "officer-2", "driver back on route")
-	if err != nil || a.State != "resolved" || *a.ResolvedBy != "officer-2" || *a.Note != "driver back on route" {
+	a, err = db.ResolveAlarm(ctx, id, tracking.Actor{KeyID: "k-2", Name: "officer-2"}, "driver back on route")
+	if err != nil || a.State != "resolved" || *a.ResolvedBy != "officer-2" || *a.Note != "driver back on route" ||
+		*a.ResolvedByKeyID != "k-2" || *a.AcknowledgedByKeyID != "k-1" {
 		t.Fatalf("resolve: %+v %v", a, err)
 	}
-	if _, err := db.ResolveAlarm(ctx, id, "x", "y"); tracking.ErrorCode(err) != tracking.ECONFLICT {
+	if _, err := db.ResolveAlarm(ctx, id, tracking.Actor{Name: "x"}, "y"); tracking.ErrorCode(err) != tracking.ECONFLICT {
 		t.Fatalf("second resolve: %v", err)
 	}
-	if _, err := db.AckAlarm(ctx, id, "x", nil); tracking.ErrorCode(err) != tracking.ECONFLICT {
+	if _, err := db.AckAlarm(ctx, id, tracking.Actor{Name: "x"}, nil); tracking.ErrorCode(err) != tracking.ECONFLICT {
 		t.Fatalf("ack of resolved: %v", err)
 	}
 	if _, err := db.GetAlarm(ctx, "not-a-uuid"); tracking.ErrorCode(err) != tracking.ENOTFOUND {

@@ -74,7 +74,7 @@ func (db *DB) ListCarriers(ctx context.Context, carrierID string) ([]tracking.Ca
 
 // GetCarrier returns one carrier; ENOTFOUND when it does not exist or is outside carrierID's scope.
 func (db *DB) GetCarrier(ctx context.Context, id, carrierID string) (tracking.Carrier, error) {
-	if carrierID != "" && id != carrierID {
+	if (carrierID != "" && id != carrierID) || !tracking.ValidID(id) {
 		return tracking.Carrier{}, tracking.Errorf(tracking.ENOTFOUND, "carrier not found")
 	}
 	rows, _ := db.Pool.Query(ctx, `select `+carrierColumns+` from carriers where id = $1`, id)

@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -172,7 +175,35 @@ func mapError(err error, what string) error {
 			return tracking.Errorf(tracking.EINVALID, "%s refers to something that does not exist (%s)", what, pe.ConstraintName)
 		case "23514", "22023", "XX000":
 			return tracking.Errorf(tracking.EINVALID, "%s is invalid: %s", what, pe.Message)
+		case "22021", "22P05": // e.g. a NUL character, which text cannot hold
+			return tracking.Errorf(tracking.EINVALID, "%s: the input holds a character that cannot be stored", what)
 		}
 	}
+	if Unavailable(err) {
+		return &tracking.Error{Code: tracking.EUNAVAILABLE, Message: "the database is unavailable; retry later"}
+	}
 	return err
+}
+
+// Unavailable reports whether err means the database cannot be reached or is shutting down
+// (connection refused or lost, pool acquire timeout, admin shutdown, too many connections),
+// as opposed to a problem with the statement: such errors are worth retrying later.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe):
+		// 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now; 53300: too many connections.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300"
+	case errors.As(err, &ce), errors.As(err, &ne):
+		return true
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return true
+	}
+	return pgconn.Timeout(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool")
 }

@@ -140,6 +140,9 @@ func (db *DB) ListVehicles(ctx context.Context, carrierID string) ([]tracking.Ve
 
 // GetVehicle returns a vehicle that is not deleted; ENOTFOUND otherwise or outside carrierID's scope.
 func (db *DB) GetVehicle(ctx context.Context, id, carrierID string) (tracking.Vehicle, error) {
+	if !tracking.ValidID(id) {
+		return tracking.Vehicle{}, tracking.Errorf(tracking.ENOTFOUND, "vehicle not found")
+	}
 	rows, _ := db.Pool.Query(ctx, `select `+vehicleColumns+` from vehicles
 		where id = $1 and deleted_at is null and ($2 = '' or carrier_id = $2)`, id, carrierID)
 	out, err := pgx.CollectExactlyOneRow(rows, scanVehicle)
@@ -169,6 +172,9 @@ func (db *DB) VehicleByTerminal(ctx context.Context, terminalID string) (trackin
 // current row inside a transaction that holds the row lock, then validating and storing the result.
 // The id and carrier_id cannot change (EINVALID). Errors as CreateVehicle, or from update.
 func (db *DB) UpdateVehicle(ctx context.Context, id, carrierID string, update func(*tracking.Vehicle) error) (tracking.Vehicle, error) {
+	if !tracking.ValidID(id) {
+		return tracking.Vehicle{}, tracking.Errorf(tracking.ENOTFOUND, "vehicle not found")
+	}
 	var out tracking.Vehicle
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `select `+vehicleColumns+` from vehicles
@@ -210,6 +216,9 @@ func (db *DB) UpdateVehicle(ctx context.Context, id, carrierID string, update fu
 // becomes free, and its id stays taken (history and alarms keep pointing at it). ENOTFOUND when
 // it does not exist, is already deleted, or is outside carrierID's scope.
 func (db *DB) DeleteVehicle(ctx context.Context, id, carrierID string) error {
+	if !tracking.ValidID(id) {
+		return tracking.Errorf(tracking.ENOTFOUND, "vehicle not found")
+	}
 	tag, err := db.Pool.Exec(ctx, `update vehicles set deleted_at = now(), updated_at = now()
 		where id = $1 and deleted_at is null and ($2 = '' or carrier_id = $2)`, id, carrierID)
 	if err != nil {

@@ -16,6 +16,10 @@ const (
 	EFORBIDDEN = "forbidden"
 	EUNAUTH    = "unauthorized"
 	EINTERNAL  = "internal"
+	// EUNAVAILABLE: a dependency (database, NATS) cannot be reached now; retry later.
+	EUNAVAILABLE = "unavailable"
+	// ETOOLARGE: the input is larger than a transport can carry.
+	ETOOLARGE = "too_large"
 )
 
 // FieldError names one bad field of an input; Index is set for items of a batch.

@@ -18,8 +18,22 @@ type AlarmFilter struct {
 // TrackFilter selects stored fixes of one vehicle in [From, To), oldest first.
 type TrackFilter struct {
 	From, To time.Time
-	Limit    int // 1..10000, default 1000
+	Limit    int    // 1..10000, default 1000
+	Cursor   string // opaque, from a previous page's next cursor: fixes after it
 }
+
+// Page selects one page of a list: at most Limit items (1..MaxPageLimit, default
+// DefaultPageLimit) after Cursor (opaque, from a previous page's next cursor; "" = first page).
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Page sizes of resource lists (vehicles, trips, carriers, corridors, zones, API keys).
+const (
+	DefaultPageLimit = 1000
+	MaxPageLimit     = 1000
+)
 
 // StoredPosition is a fix as kept in history, with the flags the engine set on it.
 type StoredPosition struct {

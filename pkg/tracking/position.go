@@ -3,6 +3,8 @@ package tracking
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -58,20 +60,44 @@ func DecodePosition(data []byte, now time.Time) (Position, error) {
 	return w.position(now, nil)
 }
 
+// splitArray splits a JSON array into its items one at a time, refusing the array as soon as it
+// has more than max items: a body of many tiny items costs at most max+1 item decodes.
+func splitArray(data []byte, max int) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil, malformed(err)
+	}
+	var raw []json.RawMessage
+	for dec.More() {
+		if len(raw) == max {
+			return nil, Invalid(FieldError{Field: "body", Message: "more than " + strconv.Itoa(max) + " positions", Reason: ReasonInvalidField})
+		}
+		var item json.RawMessage
+		if err := dec.Decode(&item); err != nil {
+			return nil, malformed(err)
+		}
+		raw = append(raw, item)
+	}
+	if _, err := dec.Token(); err != nil { // the ']'
+		return nil, malformed(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed(errors.New("invalid character after top-level value"))
+	}
+	if len(raw) == 0 {
+		return nil, Invalid(FieldError{Field: "body", Message: "empty array", Reason: ReasonInvalidField})
+	}
+	return raw, nil
+}
+
 // DecodePositions parses a single object or an array of them (the HTTP push body), validating
 // every item; all field errors carry their item index when the body was an array.
 func DecodePositions(data []byte, now time.Time, max int) ([]Position, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var raw []json.RawMessage
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
-			return nil, malformed(err)
-		}
-		if len(raw) == 0 {
-			return nil, Invalid(FieldError{Field: "body", Message: "empty array", Reason: ReasonInvalidField})
-		}
-		if len(raw) > max {
-			return nil, Invalid(FieldError{Field: "body", Message: "more than " + strconv.Itoa(max) + " positions", Reason: ReasonInvalidField})
+		raw, err := splitArray(trimmed, max)
+		if err != nil {
+			return nil, err
 		}
 		out := make([]Position, 0, len(raw))
 		var fields []FieldError

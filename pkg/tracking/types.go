@@ -257,6 +257,15 @@ type Alarm struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	ResolvedBy     *string    `json:"resolved_by"`
 	Note           *string    `json:"note"`
+	// The API key ids behind AcknowledgedBy and ResolvedBy (names are not unique).
+	AcknowledgedByKeyID *string `json:"acknowledged_by_key_id"`
+	ResolvedByKeyID     *string `json:"resolved_by_key_id"`
+}
+
+// Actor is who changes an alarm's state: an API key's id and its display name.
+type Actor struct {
+	KeyID string
+	Name  string
 }
 
 // AlarmEvent is the message published for every alarm change.
