@@ -103,7 +103,8 @@ type AlarmStore interface {
 	GetAlarm(ctx context.Context, id string) (tracking.Alarm, error)
 	// AckAlarm returns ECONFLICT for a resolved alarm.
 	AckAlarm(ctx context.Context, id, by string, note *string) (tracking.Alarm, error)
-	ResolveAlarm(ctx context.Context, id, by, note string) (tracking.Alarm, error)
+	// ResolveAlarm records the note and disposal (one of tracking.Disposals); ECONFLICT if resolved.
+	ResolveAlarm(ctx context.Context, id, by, note, disposal string) (tracking.Alarm, error)
 }
 
 // TelemetryPublisher puts accepted positions on the TELEMETRY stream.

@@ -207,6 +207,7 @@ const (
 	EventCleared      = "cleared"
 	EventAcknowledged = "acknowledged"
 	EventResolved     = "resolved"
+	EventEscalated    = "escalated"
 )
 
 // LatLon is a bare coordinate as the alarm's position.
@@ -239,12 +240,18 @@ type Alarm struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	ResolvedBy     *string    `json:"resolved_by"`
 	Note           *string    `json:"note"`
+	// Disposal is how a person disposed of a resolved alarm (Disposals); null until resolved.
+	Disposal *string `json:"disposal"`
+	// EscalatedAt is when the alarm escalated, unacknowledged (see package escalate); null if it did not.
+	EscalatedAt *time.Time `json:"escalated_at"`
 }
 
 // AlarmEvent is the message published for every alarm change.
 type AlarmEvent struct {
 	Event string `json:"event"`
 	Alarm Alarm  `json:"alarm"`
+	// Reason says why an escalated event was published (EscalationUnacknowledged, ...); absent otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Subject is the NATS subject of an alarm event.
@@ -272,7 +279,13 @@ type VehicleState struct {
 	TripID     *string   `json:"trip_id"`
 	CorridorID *string   `json:"corridor_id"`
 	DistanceM  *float64  `json:"distance_m"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	// ProgressM and RemainingM are metres along the active trip's corridor from its start to the
+	// point nearest the fix, and from there to its end; ETA is the expected arrival at the end
+	// (see SetProgress). All null without an active trip; ETA null while stopped.
+	ProgressM  *float64   `json:"progress_m"`
+	RemainingM *float64   `json:"remaining_m"`
+	ETA        *time.Time `json:"eta"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // Roles of API keys.
