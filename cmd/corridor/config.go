@@ -31,6 +31,8 @@ type Config struct {
 	LogLevel         slog.Level
 	Rules            rules.Config
 	Retention        time.Duration
+	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
+	Supervision SupervisionConfig
 }
 
 const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"
@@ -110,6 +112,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.Retention = d
 	}
+	c.Supervision, errs = loadSupervisionConfig(env, errs)
 	rc, err := rules.ConfigFromEnv(getenv)
 	if err != nil {
 		errs = append(errs, err)

@@ -144,6 +144,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		goRun("history maintenance", func() error { a.maintainHistory(runCtx); return nil })
 		a.engine = engine.New(engine.Config{Rules: cfg.Rules}, a.db, a.bus, log.With("role", "engine"), a.reg)
 		goRun("engine", func() error { return a.engine.Run(runCtx) })
+		a.startEscalation(runCtx, goRun)
 	} else {
 		// The API changes alarms too (ack, resolve): their events leave through the outbox.
 		goRun("outbox", func() error { engine.RunOutbox(runCtx, a.db, a.bus, log, nil); return nil })
@@ -178,6 +179,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			return nil, err
 		}
 		handler := httpapi.NewServer(httpapi.Deps{
+			Reports:    a.reportStore(),
 			Carriers:   a.db,
 			Vehicles:   a.db,
 			Corridors:  a.db,

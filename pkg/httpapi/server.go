@@ -123,6 +123,7 @@ type Deps struct {
 	APIKeys   APIKeyStore
 	Track     TrackStore
 	Alarms    AlarmStore
+	Reports   ReportStore
 	Telemetry TelemetryPublisher
 	Live      *live.Hub
 
@@ -158,7 +159,7 @@ type server struct {
 // NewServer returns the API's http.Handler. It panics if a required dependency is missing.
 func NewServer(d Deps) http.Handler {
 	if d.Carriers == nil || d.Vehicles == nil || d.Corridors == nil || d.Zones == nil || d.Trips == nil ||
-		d.APIKeys == nil || d.Track == nil || d.Alarms == nil || d.Telemetry == nil || d.Live == nil {
+		d.APIKeys == nil || d.Track == nil || d.Alarms == nil || d.Reports == nil || d.Telemetry == nil || d.Live == nil {
 		panic(errors.New("httpapi: NewServer: every store, Telemetry and Live are required"))
 	}
 	if d.Log == nil {
