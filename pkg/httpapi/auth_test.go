@@ -157,6 +157,8 @@ func matrix() []matrixCase {
 		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
 
 		{"GET", "/v1/stream", fixed("/v1/stream", nil), expect(ok)},
+
+		{"GET", "/v1/reports/daily", fixed("/v1/reports/daily?carrier_id=acme", nil), expect(ok, roleOther, nf)},
 	}
 }
 
