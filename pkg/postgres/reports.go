@@ -61,7 +61,9 @@ func (db *DB) Reports(cfg ReportConfig) *Reports {
 // Today returns the current local date (as midnight UTC of that date).
 func (r *Reports) Today() time.Time { return civil(r.cfg.Now().In(r.cfg.Location)) }
 
-func civil(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+func civil(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
 
 // dayStart returns local midnight of the date day.
 func (r *Reports) dayStart(day time.Time) time.Time {
