@@ -153,14 +153,20 @@ func (r *Reports) DailyReports(ctx context.Context, carrierID string, from, to t
 	return out, nil
 }
 
+// reportLock is the advisory lock key that makes sweeps and computations exclude each other.
+const reportLock = 0x636f7272_7270 // "corr" "rp"
+
 // sweep marks dirty the stored complete reports of days that received data since the last sweep.
-// Sweeps and computations exclude each other (the sweep row's lock), so a day computed while
-// late data arrived is marked by the next sweep, never silently left out of date.
+// A sweep holds the advisory lock reportLock exclusively, computations share it: so a day computed
+// while late data arrived is marked by the next sweep, never silently left out of date.
 func (r *Reports) sweep(ctx context.Context) error {
 	today := r.dayStart(r.Today())
 	return pgx.BeginFunc(ctx, r.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock($1)`, int64(reportLock)); err != nil {
+			return err
+		}
 		var wm time.Time
-		if err := tx.QueryRow(ctx, `select swept_to from daily_report_sweep for update`).Scan(&wm); err != nil {
+		if err := tx.QueryRow(ctx, `select swept_to from daily_report_sweep`).Scan(&wm); err != nil {
 			return err
 		}
 		// Fixes are accepted up to 7 days old: a fix received after wm has ts after wm - 7 days.
@@ -186,7 +192,9 @@ func (r *Reports) sweep(ctx context.Context) error {
 }
 
 // compute computes one carrier's figures for one day (up to now for the current day) and stores
-// them, in one snapshot.
+// them. It runs read committed after taking the shared lock (a repeatable-read snapshot taken
+// before waiting for a sweep would fail to serialize with it); data committed between its
+// statements is picked up by the next sweep, as any late data is.
 func (r *Reports) compute(ctx context.Context, carrierID string, day, now time.Time) (tracking.DailyReport, error) {
 	start, end := r.dayStart(day), r.dayStart(day.AddDate(0, 0, 1))
 	cut := end
@@ -199,8 +207,8 @@ func (r *Reports) compute(ctx context.Context, carrierID string, day, now time.T
 	for _, k := range tracking.AlarmKinds {
 		rep.AlarmsByKind[k] = 0
 	}
-	err := pgx.BeginTxFunc(ctx, r.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `select 1 from daily_report_sweep for share`); err != nil {
+	err := pgx.BeginFunc(ctx, r.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock_shared($1)`, int64(reportLock)); err != nil {
 			return err
 		}
 		if cut.After(start) {

@@ -248,3 +248,31 @@ func TestDailyReportToday(t *testing.T) {
 		t.Fatalf("empty day %+v", empty)
 	}
 }
+
+// TestDailyReportConcurrent: requests racing each other (and late data) all succeed and agree.
+func TestDailyReportConcurrent(t *testing.T) {
+	r := newReportRig(t)
+	today := r.rep.Today()
+	var wg sync.WaitGroup
+	results := make([][]tracking.DailyReport, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%3 == 0 {
+				r.fix("v1", "acme", r.at(0, "08:07:0"+string(rune('0'+i))))
+			}
+			reps, err := r.rep.DailyReports(context.Background(), "acme", r.day, today)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = reps
+		}()
+	}
+	wg.Wait()
+	final := r.get(r.day, r.day)[0]
+	if final.Fixes != 13 || final.IntervalsWithFix != 7 {
+		t.Fatalf("after the racing late fixes: %d fixes, %d intervals with a fix; want 13 and 7", final.Fixes, final.IntervalsWithFix)
+	}
+}
