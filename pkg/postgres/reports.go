@@ -185,6 +185,9 @@ func (r *Reports) sweep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := sweepUplink(ctx, tx, wm, today, r.cfg.Location.String()); err != nil {
+			return err
+		}
 		// The database's clock, as updated_at (received_at is the engine's: the margin covers skew).
 		_, err = tx.Exec(ctx, `update daily_report_sweep set swept_to = greatest(swept_to, now() - $1::interval)`, r.cfg.SweepMargin)
 		return err
@@ -217,6 +220,9 @@ func (r *Reports) compute(ctx context.Context, carrierID string, day, now time.T
 			}
 		}
 		if err := alarmFigures(ctx, tx, &rep, carrierID, start, end); err != nil {
+			return err
+		}
+		if err := uplinkFigures(ctx, tx, &rep, carrierID, start, end); err != nil {
 			return err
 		}
 		figures, err := json.Marshal(&rep)

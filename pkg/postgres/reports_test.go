@@ -276,3 +276,42 @@ func TestDailyReportConcurrent(t *testing.T) {
 		t.Fatalf("after the racing late fixes: %d fixes, %d intervals with a fix; want 13 and 7", final.Fixes, final.IntervalsWithFix)
 	}
 }
+
+// TestDailyReportUplinkFigures: with the JT/T 809 uplink's tables (created here as migration
+// 00005 of wip/jt809 defines them, when they do not exist yet), the supervision and duty-check
+// response times are the medians of request to answer; a late answer corrects its day.
+func TestDailyReportUplinkFigures(t *testing.T) {
+	r := newReportRig(t)
+	r.exec(`create table if not exists alarm_supervisions (id uuid primary key default gen_random_uuid(),
+		alarm_id uuid references alarms (id), supervision_id bigint not null, level smallint not null,
+		requested_at timestamptz not null default now(), deadline timestamptz not null, answered_at timestamptz)`)
+	r.exec(`create table if not exists duty_checks (id uuid primary key default gen_random_uuid(), info_id bigint not null,
+		msg_sn bigint not null, question text not null, asked_at timestamptz not null default now(), answered_at timestamptz)`)
+	alarm := r.alarm("route_deviation", "v2", "acme", r.at(0, "15:00:00"), nil, nil, nil)
+	other := r.alarm("route_deviation", "b1", "beta", r.at(0, "15:00:00"), nil, nil, nil)
+	sup := func(id string, n int, asked string, answered *string) {
+		var ans *time.Time
+		if answered != nil {
+			a := r.at(0, *answered)
+			ans = &a
+		}
+		r.exec(`insert into alarm_supervisions (alarm_id, supervision_id, level, requested_at, deadline, answered_at)
+			values ($1, $2, 1, $3, $3::timestamptz + interval '30 minutes', $4)`, id, n, r.at(0, asked), ans)
+	}
+	str := func(s string) *string { return &s }
+	sup(alarm, 1, "15:01:00", str("15:02:00")) // 60 s
+	sup(alarm, 2, "15:10:00", str("15:13:00")) // 180 s
+	sup(alarm, 3, "15:20:00", nil)             // unanswered
+	sup(other, 4, "15:01:00", str("15:30:00")) // beta's
+	r.exec(`insert into duty_checks (info_id, msg_sn, question, asked_at, answered_at) values
+		(1, 1, '1+1?', $1, $2), (2, 2, '2+2?', $3, null)`, r.at(0, "09:00:00"), r.at(0, "09:00:45"), r.at(0, "10:00:00"))
+	d := r.get(r.day, r.day)[0]
+	if !near(d.SupervisionResponseMedianS, 120) || !near(d.DutyCheckResponseMedianS, 45) {
+		t.Fatalf("supervision %v, duty check %v; want 120 and 45", d.SupervisionResponseMedianS, d.DutyCheckResponseMedianS)
+	}
+	// The third supervision is answered now, days later: D is computed again with it.
+	r.exec(`update alarm_supervisions set answered_at = now() where supervision_id = 3`)
+	if d := r.get(r.day, r.day)[0]; !near(d.SupervisionResponseMedianS, 180) {
+		t.Fatalf("after a late answer: supervision median %v, want 180", d.SupervisionResponseMedianS)
+	}
+}

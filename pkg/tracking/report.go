@@ -46,8 +46,10 @@ type DailyReport struct {
 	AckP90S            *float64 `json:"ack_p90_s"`
 	ResolveMedianS     *float64 `json:"resolve_median_s"`
 	ResolveP90S        *float64 `json:"resolve_p90_s"`
-	// Response times to the regulator's JT/T 809 supervision requests and duty checks: null
-	// until the uplink's tables provide them (see README, compliance reports).
+	// Median seconds from the regulator's JT/T 809 supervision requests about the carrier's alarms
+	// (made that day) to their answers, and from the duty checks asked that day to their answers
+	// (duty checks address the platform: the same figure for every carrier). Null without the
+	// uplink's tables (alarm_supervisions, duty_checks) or without an answered one.
 	SupervisionResponseMedianS *float64 `json:"supervision_response_median_s"`
 	DutyCheckResponseMedianS   *float64 `json:"duty_check_response_median_s"`
 }
