@@ -239,30 +239,29 @@ func (r *Reports) compute(ctx context.Context, carrierID string, day, now time.T
 	return rep, err
 }
 
-// trackFigures fills in the online rate, track completeness and drift rate over [start, cut).
+// trackFigures fills in the online rate, track completeness and drift rate over [start, cut),
+// reading the carrier's fixes of the day once (one bitmap scan of the day's partitions by the
+// (vehicle_id, ts) key for all its vehicles: each heap page is read once, not once per vehicle).
 func (r *Reports) trackFigures(ctx context.Context, tx pgx.Tx, rep *tracking.DailyReport, carrierID string, start, cut time.Time) error {
-	// Each trip (not cancelled) clipped to the day so far; its fixes by the (vehicle_id, ts) key.
 	err := tx.QueryRow(ctx, `with w as (
 			select vehicle_id, greatest(starts_at, $2) as ws, least(ends_at, $3) as we
 			  from trips where carrier_id = $1 and cancelled_at is null and starts_at < $3 and ends_at > $2
-		), c as (
-			select w.vehicle_id,
-			       ceil(extract(epoch from w.we - w.ws) / $4)::bigint as expected,
-			       (select count(distinct floor(extract(epoch from p.ts - w.ws) / $4)) from positions p
-			         where p.vehicle_id = w.vehicle_id and p.ts >= w.ws and p.ts < w.we
-			           and not coalesce('implausible_jump' = any(p.flags), false)) as covered,
-			       exists (select 1 from positions p where p.vehicle_id = w.vehicle_id and p.ts >= w.ws and p.ts < w.we) as reported
-			  from w where w.we > w.ws
+			   and least(ends_at, $3) > greatest(starts_at, $2)
+		), p as materialized (
+			select vehicle_id, ts, coalesce('implausible_jump' = any(flags), false) as bad from positions
+			 where vehicle_id = any(array(select id from vehicles where carrier_id = $1)) and carrier_id = $1
+			   and ts >= $2 and ts < $3
+		), cov as (
+			select w.vehicle_id, count(distinct floor(extract(epoch from p.ts - w.ws) / $4)) filter (where not p.bad) as covered
+			  from w join p on p.vehicle_id = w.vehicle_id and p.ts >= w.ws and p.ts < w.we
+			 group by w.vehicle_id, w.ws
 		)
-		select count(distinct vehicle_id), count(distinct vehicle_id) filter (where reported),
-		       coalesce(sum(expected), 0)::bigint, coalesce(sum(covered), 0)::bigint from c`,
-		carrierID, start, cut, r.cfg.Interval.Seconds()).Scan(&rep.VehiclesExpected, &rep.VehiclesReported, &rep.IntervalsExpected, &rep.IntervalsWithFix)
-	if err != nil {
-		return err
-	}
-	err = tx.QueryRow(ctx, `select count(*), count(*) filter (where 'implausible_jump' = any(flags)) from positions
-		where vehicle_id = any(array(select id from vehicles where carrier_id = $1)) and carrier_id = $1 and ts >= $2 and ts < $3`,
-		carrierID, start, cut).Scan(&rep.Fixes, &rep.ImplausibleFixes)
+		select (select count(distinct vehicle_id) from w), (select count(distinct vehicle_id) from cov),
+		       (select coalesce(sum(ceil(extract(epoch from we - ws) / $4)), 0)::bigint from w),
+		       (select coalesce(sum(covered), 0)::bigint from cov),
+		       (select count(*) from p), (select count(*) filter (where bad) from p)`,
+		carrierID, start, cut, r.cfg.Interval.Seconds()).Scan(&rep.VehiclesExpected, &rep.VehiclesReported,
+		&rep.IntervalsExpected, &rep.IntervalsWithFix, &rep.Fixes, &rep.ImplausibleFixes)
 	if err != nil {
 		return err
 	}
