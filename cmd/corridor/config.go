@@ -36,6 +36,8 @@ type Config struct {
 	Retention        time.Duration
 	API              APIConfig
 	NATSAuth         natsbus.Auth
+	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
+	Supervision SupervisionConfig
 }
 
 // APIConfig holds the HTTP API's limits (see loadAPIConfig).
@@ -128,6 +130,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.Retention = d
 	}
+	c.Supervision, errs = loadSupervisionConfig(env, errs)
 	rc, err := rules.ConfigFromEnv(getenv)
 	if err != nil {
 		errs = append(errs, err)

@@ -283,8 +283,8 @@ func TestWalkingSkeleton(t *testing.T) {
 		t.Fatalf("ack %+v", acked)
 	}
 	srv.do("POST", "/v1/alarms/"+a.ID+"/resolve", map[string]any{}, 400, nil) // note is required
-	srv.do("POST", "/v1/alarms/"+a.ID+"/resolve", map[string]any{"note": "wrong turn at the toll gate"}, 200, &resolved)
-	if resolved.State != "resolved" || resolved.ResolvedAt == nil || resolved.ResolvedBy == nil {
+	srv.do("POST", "/v1/alarms/"+a.ID+"/resolve", map[string]any{"note": "wrong turn at the toll gate", "disposal": "handled"}, 200, &resolved)
+	if resolved.State != "resolved" || resolved.ResolvedAt == nil || resolved.ResolvedBy == nil || resolved.Disposal == nil || *resolved.Disposal != "handled" {
 		t.Fatalf("resolve %+v", resolved)
 	}
 	srv.do("POST", "/v1/alarms/"+a.ID+"/ack", nil, 409, nil)

@@ -523,6 +523,7 @@ func (r *rxRig) checkDelivery(final tracking.Alarm, want ...string) {
 				b := final
 				b.Active, b.ClearedAt = true, nil
 				b.State, b.AcknowledgedAt, b.AcknowledgedBy, b.ResolvedAt, b.ResolvedBy, b.Note = tracking.StateOpen, nil, nil, nil, nil, nil
+				b.Disposal, b.EscalatedAt = nil, nil
 				if rxCanon(a) != rxCanon(b) {
 					r.t.Fatalf("%s raised event carries\n%s\nwant\n%s", ch, rxCanon(a), rxCanon(b))
 				}
@@ -1244,7 +1245,7 @@ func TestRulesE2EDeviceAlarm(t *testing.T) {
 	r.publish(g(0, "emergency"))
 	e1 := r.waitAlarm("vehicle_id="+v2, "emergency of "+v2, func(tracking.Alarm) bool { return true })
 	var res tracking.Alarm
-	r.srv.do("POST", "/v1/alarms/"+e1.ID+"/resolve", map[string]any{"note": "driver pressed it by mistake"}, 200, &res)
+	r.srv.do("POST", "/v1/alarms/"+e1.ID+"/resolve", map[string]any{"note": "driver pressed it by mistake", "disposal": "false_alarm"}, 200, &res)
 	if res.State != tracking.StateResolved || !res.Active || res.ResolvedAt == nil || res.ResolvedBy == nil || !rxStrEq(res.Note, "driver pressed it by mistake") {
 		t.Fatalf("resolved active alarm %s", rxCanon(res))
 	}

@@ -160,6 +160,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 		goRun("history maintenance", func() error { a.maintainHistory(runCtx); return nil })
 		a.engine = engine.New(engine.Config{Rules: cfg.Rules}, a.db, a.bus, log.With("role", "engine"), a.reg)
 		goRun("engine", func() error { return a.engine.Run(runCtx) })
+		a.startEscalation(runCtx, goRun)
 	} else {
 		// The API changes alarms too (ack, resolve): their events leave through the outbox.
 		goRun("outbox", func() error { engine.RunOutbox(runCtx, a.db, a.bus, log, nil); return nil })
@@ -187,6 +188,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 			return nil, err
 		}
 		handler := httpapi.NewServer(httpapi.Deps{
+			Reports:    a.reportStore(),
 			Carriers:   a.db,
 			Vehicles:   a.db,
 			Corridors:  a.db,

@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math"
+	"sync"
 )
 
 // ChunkSegments is the number of consecutive edges in one chunk of a [Line]: the unit a spatial
@@ -31,6 +32,8 @@ type Line struct {
 	coords []float64 // flat lon,lat pairs, shared with the caller
 	v      []Vec3    // unit vector per vertex
 	caps   [][]sphCap
+	cum    []float64 // cum[i]: metres along the line from vertex 0 to vertex i (along.go)
+	cumOne sync.Once // cum is built on first use
 }
 
 // NewLine prepares a polyline given as flat lon,lat pairs (degrees). The slice is kept, not

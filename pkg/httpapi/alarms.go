@@ -111,32 +111,36 @@ func (s *server) handleAlarmGet() http.HandlerFunc {
 // handleAlarmAck: POST /v1/alarms/{id}/ack {"note"?} (the body may be empty) → 200 Alarm with
 // state acknowledged; 409 for a resolved alarm.
 func (s *server) handleAlarmAck() http.HandlerFunc {
-	return s.alarmStateChange(false, func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error) {
-		return s.Alarms.AckAlarm(ctx, id, by, note)
+	return s.alarmStateChange(false, func(ctx context.Context, id string, by tracking.Actor, req alarmChange) (tracking.Alarm, error) {
+		return s.Alarms.AckAlarm(ctx, id, by, req.Note)
 	})
 }
 
-// handleAlarmResolve: POST /v1/alarms/{id}/resolve {"note"} (required, not blank) → 200 Alarm
-// with state resolved.
+// handleAlarmResolve: POST /v1/alarms/{id}/resolve {"note", "disposal"} (both required; the note
+// not blank, the disposal one of tracking.Disposals) → 200 Alarm with state resolved.
 func (s *server) handleAlarmResolve() http.HandlerFunc {
-	return s.alarmStateChange(true, func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error) {
-		return s.Alarms.ResolveAlarm(ctx, id, by, *note)
+	return s.alarmStateChange(true, func(ctx context.Context, id string, by tracking.Actor, req alarmChange) (tracking.Alarm, error) {
+		return s.Alarms.ResolveAlarm(ctx, id, by, *req.Note, *req.Disposal)
 	})
 }
 
-// alarmStateChange is the handler of a change made by a person: it reads the optional or
-// required note, checks the alarm is visible to the caller, and applies the change as them.
-func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error)) http.HandlerFunc {
-	type request struct {
-		Note *string `json:"note"`
-	}
+// alarmChange is the body of an ack or resolve.
+type alarmChange struct {
+	Note     *string `json:"note"`
+	Disposal *string `json:"disposal"`
+}
+
+// alarmStateChange is the handler of a change made by a person: it reads the optional note (ack)
+// or the required note and disposal (resolve), checks the alarm is visible to the caller, and
+// applies the change as them.
+func (s *server) alarmStateChange(resolve bool, apply func(ctx context.Context, id string, by tracking.Actor, req alarmChange) (tracking.Alarm, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		data, err := readBody(w, r)
 		if err != nil {
 			s.writeBodyError(w, r, err)
 			return
 		}
-		var req request
+		var req alarmChange
 		if strings.TrimSpace(string(data)) != "" {
 			if err := unmarshal(data, &req); err != nil {
 				s.writeError(w, r, err)
@@ -146,16 +150,29 @@ func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Cont
 		if req.Note != nil {
 			note := strings.TrimSpace(*req.Note)
 			req.Note = &note
-			if note == "" && !noteRequired {
+			if note == "" && !resolve {
 				req.Note = nil // an empty note on ack keeps the alarm's note
 			}
 		}
+		var fields []tracking.FieldError
 		switch {
-		case noteRequired && (req.Note == nil || *req.Note == ""):
-			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "note", Message: "required: say how the alarm was handled"}))
-			return
+		case resolve && (req.Note == nil || *req.Note == ""):
+			fields = append(fields, tracking.FieldError{Field: "note", Message: "required: say how the alarm was handled"})
 		case req.Note != nil && len(*req.Note) > 2000:
-			s.writeError(w, r, tracking.Invalid(tracking.FieldError{Field: "note", Message: "at most 2000 bytes"}))
+			fields = append(fields, tracking.FieldError{Field: "note", Message: "at most 2000 bytes"})
+		}
+		if resolve {
+			switch {
+			case req.Disposal == nil || *req.Disposal == "":
+				fields = append(fields, tracking.FieldError{Field: "disposal",
+					Message: "required: one of " + strings.Join(tracking.Disposals, ", ")})
+			case !tracking.ValidDisposal(*req.Disposal):
+				fields = append(fields, tracking.FieldError{Field: "disposal",
+					Message: "must be one of " + strings.Join(tracking.Disposals, ", ")})
+			}
+		}
+		if len(fields) > 0 {
+			s.writeError(w, r, tracking.Invalid(fields...))
 			return
 		}
 		if _, err := s.alarmFor(r); err != nil {
@@ -163,7 +180,7 @@ func (s *server) alarmStateChange(noteRequired bool, apply func(ctx context.Cont
 			return
 		}
 		p := principal(r)
-		a, err := apply(r.Context(), chi.URLParam(r, "id"), tracking.Actor{KeyID: p.KeyID, Name: who(p)}, req.Note)
+		a, err := apply(r.Context(), chi.URLParam(r, "id"), tracking.Actor{KeyID: p.KeyID, Name: who(p)}, req)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -154,10 +154,12 @@ func matrix() []matrixCase {
 			return "/v1/alarms/" + e.insertAlarm("a1", "acme", e.now) + "/ack", map[string]any{"note": "on it"}
 		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
 		{"POST", "/v1/alarms/{id}/resolve", func(e *env, _ string) (string, any) {
-			return "/v1/alarms/" + e.insertAlarm("a1", "acme", e.now) + "/resolve", map[string]any{"note": "driver called"}
+			return "/v1/alarms/" + e.insertAlarm("a1", "acme", e.now) + "/resolve", map[string]any{"note": "driver called", "disposal": "handled"}
 		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
 
 		{"GET", "/v1/stream", fixed("/v1/stream", nil), expect(ok)},
+
+		{"GET", "/v1/reports/daily", fixed("/v1/reports/daily?carrier_id=acme", nil), expect(ok, roleOther, nf)},
 	}
 }
 

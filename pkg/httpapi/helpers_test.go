@@ -90,6 +90,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, opts ...func(*httpapi.Deps)) *env {
 	e := &env{t: t, db: db, hub: live.NewHub(), pub: &recordingPublisher{}, now: time.Now().UTC().Truncate(time.Second)}
 	d := httpapi.Deps{
 		Carriers: db, Vehicles: db, Corridors: db, Zones: db, Trips: db, APIKeys: db, Track: db, Alarms: db,
+		Reports:   db.Reports(postgres.ReportConfig{Location: shanghai}),
 		Telemetry: e.pub, Live: e.hub, AdminToken: adminToken,
 		Ready:     db.Ping,
 		Heartbeat: 50 * time.Millisecond,

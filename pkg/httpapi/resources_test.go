@@ -439,12 +439,27 @@ func TestAlarms(t *testing.T) {
 	if !problemHas(p.Errors, "note") {
 		t.Fatalf("resolve with no body %+v", p)
 	}
-	r = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleAdmin, map[string]any{"note": "driver back on route"})
+	// The disposal is required and must be one of the four; both bad fields are named at once.
+	p = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleSafety, map[string]any{"note": "driver back on route"}).problem(t)
+	if p.Status != http.StatusBadRequest || !problemHas(p.Errors, "disposal") {
+		t.Fatalf("resolve without disposal %+v", p)
+	}
+	p = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleSafety, map[string]any{"note": "", "disposal": "ignored"}).problem(t)
+	if p.Status != http.StatusBadRequest || !problemHas(p.Errors, "disposal") || !problemHas(p.Errors, "note") {
+		t.Fatalf("resolve with a bad disposal %+v", p)
+	}
+	r = e.do("POST", "/v1/alarms/"+e.alarmA+"/resolve", roleAdmin, map[string]any{"note": "driver back on route", "disposal": "false_alarm"})
 	wantStatus(t, r, http.StatusOK)
 	r.decode(t, &a)
 	if a.State != tracking.StateResolved || a.ResolvedBy == nil || *a.ResolvedBy != "admin" || a.Note == nil || *a.Note != "driver back on route" ||
-		a.ResolvedByKeyID == nil || *a.ResolvedByKeyID != httpapi.AdminKeyID {
+		a.ResolvedByKeyID == nil || *a.ResolvedByKeyID != httpapi.AdminKeyID ||
+		a.Disposal == nil || *a.Disposal != tracking.DisposalFalseAlarm {
 		t.Fatalf("resolved %+v", a)
+	}
+	r = e.do("GET", "/v1/alarms/"+e.alarmA, roleCarrier, nil)
+	wantStatus(t, r, http.StatusOK)
+	if r.decode(t, &a); a.Disposal == nil || *a.Disposal != tracking.DisposalFalseAlarm {
+		t.Fatalf("stored disposal %+v", a)
 	}
 	p = e.do("POST", "/v1/alarms/"+e.alarmA+"/ack", roleSafety, map[string]any{"note": "late"}).problem(t)
 	if p.Status != http.StatusConflict {

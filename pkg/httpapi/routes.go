@@ -79,6 +79,8 @@ func (s *server) routes() {
 		r.With(s.allow(alarmHandler...)).Post("/alarms/{id}/resolve", s.handleAlarmResolve())
 
 		r.With(s.allow(anyRole...)).Get("/stream", s.handleStream())
+
+		r.With(s.allow(anyRole...)).Get("/reports/daily", s.handleDailyReports())
 	})
 }
 

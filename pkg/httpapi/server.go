@@ -111,7 +111,8 @@ type AlarmStore interface {
 	// AckAlarm returns ECONFLICT for a resolved alarm.
 	// by records the key's name (acknowledged_by, resolved_by) and id (…_by_key_id).
 	AckAlarm(ctx context.Context, id string, by tracking.Actor, note *string) (tracking.Alarm, error)
-	ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note string) (tracking.Alarm, error)
+	// ResolveAlarm records the note and disposal (one of tracking.Disposals); ECONFLICT if resolved.
+	ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note, disposal string) (tracking.Alarm, error)
 }
 
 // TelemetryPublisher puts accepted positions on the TELEMETRY stream.
@@ -130,6 +131,7 @@ type Deps struct {
 	APIKeys   APIKeyStore
 	Track     TrackStore
 	Alarms    AlarmStore
+	Reports   ReportStore
 	Telemetry TelemetryPublisher
 	Live      *live.Hub
 	// Terminals resets JT/T 808 registrations; nil: Vehicles, which must then implement it.
@@ -186,7 +188,7 @@ type server struct {
 // NewServer returns the API's http.Handler. It panics if a required dependency is missing.
 func NewServer(d Deps) http.Handler {
 	if d.Carriers == nil || d.Vehicles == nil || d.Corridors == nil || d.Zones == nil || d.Trips == nil ||
-		d.APIKeys == nil || d.Track == nil || d.Alarms == nil || d.Telemetry == nil || d.Live == nil {
+		d.APIKeys == nil || d.Track == nil || d.Alarms == nil || d.Reports == nil || d.Telemetry == nil || d.Live == nil {
 		panic(errors.New("httpapi: NewServer: every store, Telemetry and Live are required"))
 	}
 	if d.Terminals == nil {

@@ -18,7 +18,7 @@ import (
 
 const alarmCols = `id::text, kind, severity, state, active, vehicle_id, carrier_id, trip_id::text, corridor_id::text,
 	zone_id::text, device_alarm, started_at, raised_at, cleared_at, lat, lon, distance_m, speed_kmh,
-	acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, acknowledged_by_key_id, resolved_by_key_id`
+	acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, acknowledged_by_key_id, resolved_by_key_id, disposal, escalated_at`
 
 func scanAlarm(row pgx.Row) (tracking.Alarm, error) {
 	var a tracking.Alarm
@@ -26,7 +26,7 @@ func scanAlarm(row pgx.Row) (tracking.Alarm, error) {
 	err := row.Scan(&a.ID, &a.Kind, &a.Severity, &a.State, &a.Active, &a.VehicleID, &a.CarrierID, &a.TripID,
 		&a.CorridorID, &a.ZoneID, &a.DeviceAlarm, &a.StartedAt, &a.RaisedAt, &a.ClearedAt, &lat, &lon,
 		&a.DistanceM, &a.SpeedKmh, &a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.Note,
-		&a.AcknowledgedByKeyID, &a.ResolvedByKeyID)
+		&a.AcknowledgedByKeyID, &a.ResolvedByKeyID, &a.Disposal, &a.EscalatedAt)
 	if err != nil {
 		return a, err
 	}
@@ -40,7 +40,7 @@ func scanAlarm(row pgx.Row) (tracking.Alarm, error) {
 func utcAlarm(a *tracking.Alarm) {
 	a.StartedAt = a.StartedAt.UTC()
 	a.RaisedAt = a.RaisedAt.UTC()
-	for _, t := range []*time.Time{a.ClearedAt, a.AcknowledgedAt, a.ResolvedAt} {
+	for _, t := range []*time.Time{a.ClearedAt, a.AcknowledgedAt, a.ResolvedAt, a.EscalatedAt} {
 		if t != nil {
 			*t = t.UTC()
 		}
@@ -160,16 +160,21 @@ func (db *DB) AckAlarm(ctx context.Context, id string, by tracking.Actor, note *
 	})
 }
 
-// ResolveAlarm moves an alarm to resolved with a note; a resolved alarm is ECONFLICT. Resolving an
-// active alarm is allowed: the rules still clear it, and a later violation raises a new alarm.
-func (db *DB) ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note string) (tracking.Alarm, error) {
+// ResolveAlarm moves an alarm to resolved with a note and a disposal (one of tracking.Disposals,
+// else EINVALID); a resolved alarm is ECONFLICT. Resolving an active alarm is allowed: the rules
+// still clear it, and a later violation raises a new alarm.
+func (db *DB) ResolveAlarm(ctx context.Context, id string, by tracking.Actor, note, disposal string) (tracking.Alarm, error) {
+	if !tracking.ValidDisposal(disposal) {
+		return tracking.Alarm{}, tracking.Invalid(tracking.FieldError{Field: "disposal",
+			Message: "must be one of " + strings.Join(tracking.Disposals, ", ")})
+	}
 	return db.changeAlarmState(ctx, id, func(tx pgx.Tx, a tracking.Alarm) (tracking.Alarm, string, error) {
 		if a.State == tracking.StateResolved {
 			return a, "", tracking.Errorf(tracking.ECONFLICT, "alarm is already resolved")
 		}
 		a, err := scanAlarm(tx.QueryRow(ctx, `update alarms set state = 'resolved', resolved_at = now(),
-			resolved_by = $2, resolved_by_key_id = $4, note = $3, updated_at = now()
-			where id = $1 returning `+alarmCols, id, by.Name, note, by.KeyID))
+			resolved_by = $2, resolved_by_key_id = $4, note = $3, disposal = $5, updated_at = now()
+			where id = $1 returning `+alarmCols, id, by.Name, note, by.KeyID, disposal))
 		return a, tracking.EventResolved, err
 	})
 }

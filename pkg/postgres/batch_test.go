@@ -98,12 +98,12 @@ func TestCommitBatchIsIdempotent(t *testing.T) {
 	if err != nil || a.State != "acknowledged" || a.AcknowledgedBy == nil || *a.AcknowledgedBy != "officer-1" || a.AcknowledgedAt == nil {
 		t.Fatalf("ack: %+v %v", a, err)
 	}
-	a, err = db.ResolveAlarm(ctx, id, tracking.Actor{KeyID: "k-2", Name: "officer-2"}, "driver back on route")
+	a, err = db.ResolveAlarm(ctx, id, tracking.Actor{KeyID: "k-2", Name: "officer-2"}, "driver back on route", tracking.DisposalHandled)
 	if err != nil || a.State != "resolved" || *a.ResolvedBy != "officer-2" || *a.Note != "driver back on route" ||
-		*a.ResolvedByKeyID != "k-2" || *a.AcknowledgedByKeyID != "k-1" {
+		*a.ResolvedByKeyID != "k-2" || *a.AcknowledgedByKeyID != "k-1" || a.Disposal == nil || *a.Disposal != tracking.DisposalHandled {
 		t.Fatalf("resolve: %+v %v", a, err)
 	}
-	if _, err := db.ResolveAlarm(ctx, id, tracking.Actor{Name: "x"}, "y"); tracking.ErrorCode(err) != tracking.ECONFLICT {
+	if _, err := db.ResolveAlarm(ctx, id, tracking.Actor{Name: "x"}, "y", tracking.DisposalLater); tracking.ErrorCode(err) != tracking.ECONFLICT {
 		t.Fatalf("second resolve: %v", err)
 	}
 	if _, err := db.AckAlarm(ctx, id, tracking.Actor{Name: "x"}, nil); tracking.ErrorCode(err) != tracking.ECONFLICT {

@@ -225,6 +225,7 @@ const (
 	EventCleared      = "cleared"
 	EventAcknowledged = "acknowledged"
 	EventResolved     = "resolved"
+	EventEscalated    = "escalated"
 )
 
 // LatLon is a bare coordinate as the alarm's position.
@@ -260,6 +261,10 @@ type Alarm struct {
 	// The API key ids behind AcknowledgedBy and ResolvedBy (names are not unique).
 	AcknowledgedByKeyID *string `json:"acknowledged_by_key_id"`
 	ResolvedByKeyID     *string `json:"resolved_by_key_id"`
+	// Disposal is how a person disposed of a resolved alarm (Disposals); null until resolved.
+	Disposal *string `json:"disposal"`
+	// EscalatedAt is when the alarm escalated, unacknowledged (see package escalate); null if it did not.
+	EscalatedAt *time.Time `json:"escalated_at"`
 }
 
 // Actor is who changes an alarm's state: an API key's id and its display name.
@@ -272,6 +277,8 @@ type Actor struct {
 type AlarmEvent struct {
 	Event string `json:"event"`
 	Alarm Alarm  `json:"alarm"`
+	// Reason says why an escalated event was published (EscalationUnacknowledged, ...); absent otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Subject is the NATS subject of an alarm event.
@@ -299,7 +306,13 @@ type VehicleState struct {
 	TripID     *string   `json:"trip_id"`
 	CorridorID *string   `json:"corridor_id"`
 	DistanceM  *float64  `json:"distance_m"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	// ProgressM and RemainingM are metres along the active trip's corridor from its start to the
+	// point nearest the fix, and from there to its end; ETA is the expected arrival at the end
+	// (see SetProgress). All null without an active trip; ETA null while stopped.
+	ProgressM  *float64   `json:"progress_m"`
+	RemainingM *float64   `json:"remaining_m"`
+	ETA        *time.Time `json:"eta"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // Roles of API keys.

@@ -1,0 +1,84 @@
+package tracking
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Disposals: how a person disposed of an alarm when resolving it (GB/T 35658 asks that every
+// alarm's handling be recorded, and reported upward over JT/T 809).
+const (
+	DisposalHandled    = "handled"     // acted on: the driver was called, the vehicle stopped, ...
+	DisposalNoAction   = "no_action"   // looked at; nothing needed doing
+	DisposalFalseAlarm = "false_alarm" // the alarm was wrong (device fault, GPS drift, ...)
+	DisposalLater      = "later"       // to be handled later
+)
+
+// Disposals lists every disposal.
+var Disposals = []string{DisposalHandled, DisposalNoAction, DisposalFalseAlarm, DisposalLater}
+
+// ValidDisposal reports whether d is one of Disposals.
+func ValidDisposal(d string) bool { return slices.Contains(Disposals, d) }
+
+// Reasons of an escalated alarm event.
+const (
+	// EscalationUnacknowledged: a critical alarm nobody acknowledged within CORRIDOR_ESCALATE_AFTER.
+	EscalationUnacknowledged = "unacknowledged"
+	// EscalationSupervisionDeadline: the regulator's supervision deadline (JT/T 809 0x9401) approaches.
+	EscalationSupervisionDeadline = "supervision_deadline"
+)
+
+// StopSpeedKmh is the speed under which a vehicle counts as stopped (CONTRACT §4) and has no ETA.
+const StopSpeedKmh = 5.0
+
+// SetProgress fills in the progress fields of a vehicle on a trip: alongM metres travelled along
+// its corridor (geofence.Index.CheckProgress), lengthM the corridor's length, and the ETA at
+// avgSpeedKmh (SmoothSpeed) from the fix time. A vehicle without an active trip keeps them null.
+func (s *VehicleState) SetProgress(alongM, lengthM, avgSpeedKmh float64) {
+	along := math.Max(0, math.Min(alongM, lengthM))
+	rem := lengthM - along
+	s.ProgressM, s.RemainingM = &along, &rem
+	s.ETA = ETA(s.TS, rem, avgSpeedKmh)
+}
+
+// ClearProgress sets the progress fields to null (no active trip).
+func (s *VehicleState) ClearProgress() { s.ProgressM, s.RemainingM, s.ETA = nil, nil, nil }
+
+// ETA returns when a vehicle remainingM metres from its destination at ts arrives at speedKmh,
+// in UTC and to the second; nil when it is stopped (speed under StopSpeedKmh) or the inputs are
+// not finite. Zero remaining is ts itself.
+func ETA(ts time.Time, remainingM, speedKmh float64) *time.Time {
+	if !(speedKmh >= StopSpeedKmh) || math.IsInf(speedKmh, 0) || math.IsNaN(remainingM) || math.IsInf(remainingM, 0) {
+		return nil
+	}
+	secs := math.Max(0, remainingM) / (speedKmh / 3.6)
+	if secs > 365*24*3600 {
+		return nil // not an arrival anyone waits for
+	}
+	t := ts.Add(time.Duration(math.Round(secs)) * time.Second).UTC()
+	return &t
+}
+
+// SmoothSpeed is an exponentially weighted average of speed over time with time constant tau: the
+// weight of the previous average after dt is exp(-dt/tau), so a few minutes of driving outweigh
+// a stop at lights, and a real stop brings the average (and the ETA) down within about tau.
+// prevTS zero (no previous average) or dt <= 0 handled: the first sample is the average; a
+// sample no newer than the previous one changes nothing. tau <= 0 means no smoothing.
+func SmoothSpeed(prevAvg float64, prevTS time.Time, speedKmh float64, ts time.Time, tau time.Duration) float64 {
+	if math.IsNaN(speedKmh) || math.IsInf(speedKmh, 0) || speedKmh < 0 {
+		return prevAvg
+	}
+	if prevTS.IsZero() || tau <= 0 || math.IsNaN(prevAvg) {
+		return speedKmh
+	}
+	dt := ts.Sub(prevTS)
+	if dt <= 0 {
+		return prevAvg
+	}
+	w := math.Exp(-dt.Seconds() / tau.Seconds())
+	return w*prevAvg + (1-w)*speedKmh
+}
+
+// DefaultSpeedTau is the time constant of SmoothSpeed the engine uses for ETAs.
+const DefaultSpeedTau = 5 * time.Minute
