@@ -18,6 +18,7 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 		TerminalID  *string `json:"terminal_id"`
 		HazardClass *string `json:"hazard_class"`
 		UNNumber    *string `json:"un_number"`
+		PlateColor  *int    `json:"plate_color"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -25,8 +26,14 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 			s.writeBodyError(w, r, err)
 			return
 		}
-		v, err := s.Vehicles.CreateVehicle(r.Context(), tracking.Vehicle{ID: req.ID, CarrierID: req.CarrierID, Plate: req.Plate,
-			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber})
+		nv := tracking.Vehicle{ID: req.ID, CarrierID: req.CarrierID, Plate: req.Plate,
+			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber}
+		if req.PlateColor != nil {
+			if nv.PlateColor = *req.PlateColor; nv.PlateColor == 0 {
+				nv.PlateColor = -1 // explicit 0 is invalid, not the default
+			}
+		}
+		v, err := s.Vehicles.CreateVehicle(r.Context(), nv)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -61,7 +68,7 @@ func (s *server) handleVehicleGet() http.HandlerFunc {
 }
 
 // handleVehiclePatch: PATCH /v1/vehicles/{id} with a JSON merge patch (RFC 7396) of plate,
-// terminal_id, hazard_class and un_number; null clears an optional field. id and carrier_id
+// terminal_id, hazard_class, un_number and plate_color; null clears an optional field. id and carrier_id
 // cannot change (400 when sent with another value).
 func (s *server) handleVehiclePatch() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +126,14 @@ func applyVehiclePatch(v *tracking.Vehicle, patch map[string]json.RawMessage) er
 	}
 	if p, ok := str("un_number", false); ok {
 		v.UNNumber = p
+	}
+	if raw, ok := patch["plate_color"]; ok {
+		var c int
+		if err := json.Unmarshal(raw, &c); err != nil || c == 0 {
+			fields = append(fields, tracking.FieldError{Field: "plate_color", Message: "must be a JT/T 415 plate colour code in [1, 255]"})
+		} else {
+			v.PlateColor = c
+		}
 	}
 	if len(fields) > 0 {
 		return tracking.Invalid(fields...)

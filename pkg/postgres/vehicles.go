@@ -11,7 +11,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-const vehicleColumns = `id, carrier_id, plate, terminal_id, hazard_class, un_number, created_at, updated_at`
+const vehicleColumns = `id, carrier_id, plate, terminal_id, hazard_class, un_number, created_at, updated_at, plate_color`
 
 var scanVehicle = rowTo(func(v *tracking.Vehicle) { utc(&v.CreatedAt); utc(&v.UpdatedAt) })
 
@@ -34,6 +34,9 @@ func NormalizeTerminalID(s string) (string, bool) {
 	return s, true
 }
 
+// DefaultPlateColor is yellow, the plate colour of hazardous-goods trucks (JT/T 415).
+const DefaultPlateColor = 2
+
 // validateVehicle checks and normalises v in place (terminal id, empty optional strings to nil).
 func validateVehicle(v *tracking.Vehicle) error {
 	var fields []tracking.FieldError
@@ -46,6 +49,11 @@ func validateVehicle(v *tracking.Vehicle) error {
 	v.Plate = strings.TrimSpace(v.Plate)
 	if v.Plate == "" || len(v.Plate) > 32 {
 		fields = append(fields, tracking.FieldError{Field: "plate", Message: "required, at most 32 bytes"})
+	}
+	if v.PlateColor == 0 {
+		v.PlateColor = DefaultPlateColor
+	} else if v.PlateColor < 1 || v.PlateColor > 255 {
+		fields = append(fields, tracking.FieldError{Field: "plate_color", Message: "must be a JT/T 415 plate colour code in [1, 255] (1 blue, 2 yellow, 3 black, 4 white, 9 other)"})
 	}
 	if v.TerminalID != nil {
 		if *v.TerminalID == "" {
@@ -109,9 +117,9 @@ func (db *DB) CreateVehicle(ctx context.Context, v tracking.Vehicle) (tracking.V
 	if err := validateVehicle(&v); err != nil {
 		return tracking.Vehicle{}, err
 	}
-	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number)
-		values ($1, $2, $3, $4, $5, $6) returning `+vehicleColumns,
-		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber)
+	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number, plate_color)
+		values ($1, $2, $3, $4, $5, $6, $7) returning `+vehicleColumns,
+		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.PlateColor)
 	out, err := pgx.CollectExactlyOneRow(rows, scanVehicle)
 	if err != nil {
 		return tracking.Vehicle{}, vehicleError(err, v)
@@ -187,8 +195,8 @@ func (db *DB) UpdateVehicle(ctx context.Context, id, carrierID string, update fu
 			return err
 		}
 		rows, _ = tx.Query(ctx, `update vehicles set plate = $2, terminal_id = $3, hazard_class = $4, un_number = $5,
-			updated_at = now() where id = $1 returning `+vehicleColumns,
-			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber)
+			plate_color = $6, updated_at = now() where id = $1 returning `+vehicleColumns,
+			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.PlateColor)
 		out, err = pgx.CollectExactlyOneRow(rows, scanVehicle)
 		if err != nil {
 			return vehicleError(err, v)

@@ -41,6 +41,9 @@ type Vehicle struct {
 	UNNumber    *string   `json:"un_number"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// PlateColor is the JT/T 415 plate colour code (1 blue, 2 yellow, 3 black, 4 white, 9 other);
+	// 0 on create means the default, 2 (hazardous-goods trucks carry yellow plates).
+	PlateColor int `json:"plate_color"`
 }
 
 // Corridor is an approved route: a line with a buffer and an optional speed limit.

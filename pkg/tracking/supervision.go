@@ -1,0 +1,45 @@
+package tracking
+
+import "time"
+
+// Supervision is a regulator's supervision request on an alarm (JT/T 809 0x9401, 报警督办):
+// who asked, by when the alarm must be handled, and how Corridor answered.
+type Supervision struct {
+	ID              string     `json:"id"`
+	AlarmID         *string    `json:"alarm_id"` // null when no reported alarm matched the request
+	CarrierID       *string    `json:"carrier_id"`
+	VehicleID       *string    `json:"vehicle_id"`
+	SupervisionID   int64      `json:"supervision_id"` // the regulator's id (2011) or its frame's MSG_SN (2019)
+	Level           string     `json:"level"`          // "urgent" or "normal"
+	Supervisor      string     `json:"supervisor"`
+	SupervisorTel   string     `json:"supervisor_tel"`
+	SupervisorEmail string     `json:"supervisor_email"`
+	RequestedAt     time.Time  `json:"requested_at"`
+	Deadline        time.Time  `json:"deadline"`
+	Result          *string    `json:"result"` // handling result sent up: processing, done, no_action, later
+	AnsweredAt      *time.Time `json:"answered_at"`
+	EscalatedAt     *time.Time `json:"escalated_at"`
+}
+
+// SupervisionEvent is the live-stream payload of "event: supervision".
+type SupervisionEvent struct {
+	Event       string      `json:"event"` // "requested" or "answered"
+	Supervision Supervision `json:"supervision"`
+}
+
+// DutyCheck is a regulator's duty check (JT/T 809 0x9301, 平台查岗): a question an on-duty officer
+// must answer; the answer goes up with 0x1301.
+type DutyCheck struct {
+	ID           string     `json:"id"`
+	InfoID       int64      `json:"info_id"`
+	Question     string     `json:"question"`
+	ObjectType   *int       `json:"object_type"`
+	ObjectID     *string    `json:"object_id"`
+	AskedAt      time.Time  `json:"asked_at"`
+	AnswerBy     *time.Time `json:"answer_by"` // 2019: asked_at + ANSWER_TIME
+	Answer       *string    `json:"answer"`
+	AnsweredBy   *string    `json:"answered_by"`
+	AnsweredAt   *time.Time `json:"answered_at"`
+	ResponseSecs *float64   `json:"response_seconds"` // answered_at - asked_at
+	SentAt       *time.Time `json:"sent_at"`          // when 0x1301 was written to the upper platform
+}
