@@ -34,18 +34,8 @@ func scanDutyCheck(row pgx.Row) (tracking.DutyCheck, error) {
 	return d, nil
 }
 
-// NewDutyCheck is a 0x9301 to store. MsgSN is the request frame's MSG_SN (2019 answers name it).
-type NewDutyCheck struct {
-	InfoID       int64
-	MsgSN        int64
-	ObjectType   *int
-	ObjectID     *string
-	Question     string
-	AnswerWithin time.Duration // 0: no limit given
-}
-
 // CreateDutyCheck stores a duty check.
-func (db *DB) CreateDutyCheck(ctx context.Context, n NewDutyCheck) (tracking.DutyCheck, error) {
+func (db *DB) CreateDutyCheck(ctx context.Context, n tracking.NewDutyCheck) (tracking.DutyCheck, error) {
 	var within *time.Duration
 	if n.AnswerWithin > 0 {
 		within = &n.AnswerWithin
@@ -118,20 +108,12 @@ func (db *DB) AnswerDutyCheck(ctx context.Context, id, answer, by string) (track
 	return db.GetDutyCheck(ctx, id)
 }
 
-// UnsentDutyAnswer is an answered duty check whose 0x1301 is not yet sent.
-type UnsentDutyAnswer struct {
-	ID, Answer, AnsweredBy string
-	InfoID, MsgSN          int64
-	ObjectType             *int
-	ObjectID               *string
-}
-
 // UnsentDutyAnswers returns answered duty checks not yet sent up, oldest answer first.
-func (db *DB) UnsentDutyAnswers(ctx context.Context) ([]UnsentDutyAnswer, error) {
+func (db *DB) UnsentDutyAnswers(ctx context.Context) ([]tracking.UnsentDutyAnswer, error) {
 	rows, _ := db.Pool.Query(ctx, `select id::text, answer, answered_by, info_id, msg_sn, object_type, object_id from duty_checks
 		where answered_at is not null and sent_at is null order by answered_at limit 100`)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (UnsentDutyAnswer, error) {
-		var u UnsentDutyAnswer
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (tracking.UnsentDutyAnswer, error) {
+		var u tracking.UnsentDutyAnswer
 		var ot *int16
 		err := r.Scan(&u.ID, &u.Answer, &u.AnsweredBy, &u.InfoID, &u.MsgSN, &ot, &u.ObjectID)
 		if ot != nil {

@@ -32,27 +32,10 @@ func (db *DB) SetUplinkCursor(ctx context.Context, stream string, seq uint64) er
 	return err
 }
 
-// UplinkVehicle is what the uplink needs of a vehicle: plate, colour and trip windows.
-type UplinkVehicle struct {
-	ID, CarrierID, Plate string
-	PlateColor           int
-	Trips                [][2]time.Time // [starts_at, ends_at) of its trips that are not cancelled
-}
-
-// OnTrip reports whether a trip of the vehicle is active at ts.
-func (v UplinkVehicle) OnTrip(ts time.Time) bool {
-	for _, t := range v.Trips {
-		if !ts.Before(t[0]) && ts.Before(t[1]) {
-			return true
-		}
-	}
-	return false
-}
-
 // UplinkVehicle returns the vehicle (deleted ones too: their history stays theirs) with the trips
 // that end after since; ENOTFOUND for an unknown id.
-func (db *DB) UplinkVehicle(ctx context.Context, id string, since time.Time) (UplinkVehicle, error) {
-	v := UplinkVehicle{ID: id}
+func (db *DB) UplinkVehicle(ctx context.Context, id string, since time.Time) (tracking.UplinkVehicle, error) {
+	v := tracking.UplinkVehicle{ID: id}
 	err := db.Pool.QueryRow(ctx, `select carrier_id, plate, plate_color from vehicles where id = $1`, id).
 		Scan(&v.CarrierID, &v.Plate, &v.PlateColor)
 	if err != nil {
@@ -68,20 +51,9 @@ func (db *DB) UplinkVehicle(ctx context.Context, id string, since time.Time) (Up
 	return v, err
 }
 
-// AlarmReport is an alarm reported up with 0x1402.
-type AlarmReport struct {
-	AlarmID    string
-	InfoID     uint32
-	MsgSN      *uint32
-	VehicleID  string
-	WarnType   uint16
-	WarnTime   time.Time
-	ResultSent *int
-}
-
 // RecordAlarmReport stores that alarmID was reported (idempotent: a second call keeps the first
 // INFO_ID and updates the MSG_SN) and returns the report.
-func (db *DB) RecordAlarmReport(ctx context.Context, alarmID, vehicleID string, warnType uint16, warnTime time.Time, msgSN *uint32) (AlarmReport, error) {
+func (db *DB) RecordAlarmReport(ctx context.Context, alarmID, vehicleID string, warnType uint16, warnTime time.Time, msgSN *uint32) (tracking.AlarmReport, error) {
 	var sn *int64
 	if msgSN != nil {
 		v := int64(*msgSN)
@@ -97,12 +69,12 @@ func (db *DB) RecordAlarmReport(ctx context.Context, alarmID, vehicleID string, 
 
 // InfoIDFor returns the INFO_ID an alarm will be reported with (reserving it); used before the
 // frame is built so that the frame carries it.
-func (db *DB) InfoIDFor(ctx context.Context, alarmID, vehicleID string, warnType uint16, warnTime time.Time) (AlarmReport, error) {
+func (db *DB) InfoIDFor(ctx context.Context, alarmID, vehicleID string, warnType uint16, warnTime time.Time) (tracking.AlarmReport, error) {
 	return db.RecordAlarmReport(ctx, alarmID, vehicleID, warnType, warnTime, nil)
 }
 
-func scanReport(row pgx.Row) (AlarmReport, error) {
-	var r AlarmReport
+func scanReport(row pgx.Row) (tracking.AlarmReport, error) {
+	var r tracking.AlarmReport
 	var info int64
 	var sn *int64
 	var wt int
@@ -128,13 +100,13 @@ func scanReport(row pgx.Row) (AlarmReport, error) {
 const reportCols = `alarm_id::text, info_id, msg_sn, vehicle_id, warn_type, warn_time, result_sent`
 
 // AlarmReportByAlarm returns the report of an alarm; ENOTFOUND when it was never reported.
-func (db *DB) AlarmReportByAlarm(ctx context.Context, alarmID string) (AlarmReport, error) {
+func (db *DB) AlarmReportByAlarm(ctx context.Context, alarmID string) (tracking.AlarmReport, error) {
 	return scanReport(db.Pool.QueryRow(ctx, `select `+reportCols+` from jt809_alarm_reports where alarm_id = $1`, alarmID))
 }
 
 // FindAlarmReport finds the reported alarm a 0x9401 names: by the 0x1402 frame's MSG_SN when
 // msgSN is set (2019), else by plate, WARN_TYPE and WARN_TIME (2011; the newest match).
-func (db *DB) FindAlarmReport(ctx context.Context, msgSN *uint32, plate string, warnType uint16, warnTime time.Time) (AlarmReport, error) {
+func (db *DB) FindAlarmReport(ctx context.Context, msgSN *uint32, plate string, warnType uint16, warnTime time.Time) (tracking.AlarmReport, error) {
 	if msgSN != nil {
 		return scanReport(db.Pool.QueryRow(ctx, `select `+reportCols+` from jt809_alarm_reports
 			where msg_sn = $1 order by reported_at desc limit 1`, int64(*msgSN)))
@@ -180,20 +152,8 @@ func scanSupervision(row pgx.Row) (tracking.Supervision, error) {
 	return s, nil
 }
 
-// NewSupervision is a 0x9401 to store.
-type NewSupervision struct {
-	AlarmID                                    *string
-	SupervisionID                              int64
-	Level                                      int
-	Supervisor, SupervisorTel, SupervisorEmail string
-	Deadline                                   time.Time
-	WarnType                                   int
-	WarnTime                                   time.Time
-	Plate                                      string
-}
-
 // CreateSupervision stores a supervision request and returns it.
-func (db *DB) CreateSupervision(ctx context.Context, n NewSupervision) (tracking.Supervision, error) {
+func (db *DB) CreateSupervision(ctx context.Context, n tracking.NewSupervision) (tracking.Supervision, error) {
 	var id string
 	err := db.Pool.QueryRow(ctx, `insert into alarm_supervisions (alarm_id, supervision_id, level, supervisor, supervisor_tel,
 		supervisor_email, deadline, warn_type, warn_time, plate) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id::text`,

@@ -43,3 +43,63 @@ type DutyCheck struct {
 	ResponseSecs *float64   `json:"response_seconds"` // answered_at - asked_at
 	SentAt       *time.Time `json:"sent_at"`          // when 0x1301 was written to the upper platform
 }
+
+// The JT/T 809 uplink's storage records (pkg/postgres implements, pkg/jt809/uplink uses them).
+
+// UplinkVehicle is what the uplink needs of a vehicle: plate, colour and trip windows.
+type UplinkVehicle struct {
+	ID, CarrierID, Plate string
+	PlateColor           int
+	Trips                [][2]time.Time // [starts_at, ends_at) of its trips that are not cancelled
+}
+
+// OnTrip reports whether a trip of the vehicle is active at ts.
+func (v UplinkVehicle) OnTrip(ts time.Time) bool {
+	for _, t := range v.Trips {
+		if !ts.Before(t[0]) && ts.Before(t[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// AlarmReport is an alarm reported up with 0x1402.
+type AlarmReport struct {
+	AlarmID    string
+	InfoID     uint32
+	MsgSN      *uint32
+	VehicleID  string
+	WarnType   uint16
+	WarnTime   time.Time
+	ResultSent *int
+}
+
+// NewSupervision is a 0x9401 to store.
+type NewSupervision struct {
+	AlarmID                                    *string
+	SupervisionID                              int64
+	Level                                      int
+	Supervisor, SupervisorTel, SupervisorEmail string
+	Deadline                                   time.Time
+	WarnType                                   int
+	WarnTime                                   time.Time
+	Plate                                      string
+}
+
+// NewDutyCheck is a 0x9301 to store. MsgSN is the request frame's MSG_SN (2019 answers name it).
+type NewDutyCheck struct {
+	InfoID       int64
+	MsgSN        int64
+	ObjectType   *int
+	ObjectID     *string
+	Question     string
+	AnswerWithin time.Duration // 0: no limit given
+}
+
+// UnsentDutyAnswer is an answered duty check whose 0x1301 is not yet sent.
+type UnsentDutyAnswer struct {
+	ID, Answer, AnsweredBy string
+	InfoID, MsgSN          int64
+	ObjectType             *int
+	ObjectID               *string
+}
