@@ -78,6 +78,8 @@ func (s *server) routes() {
 		r.With(s.allow(alarmHandler...)).Post("/alarms/{id}/resolve", s.handleAlarmResolve())
 
 		r.With(s.allow(anyRole...)).Get("/stream", s.handleStream())
+
+		s.routesJT809(r)
 	})
 }
 

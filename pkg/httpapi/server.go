@@ -124,6 +124,8 @@ type Deps struct {
 	Alarms    AlarmStore
 	Telemetry TelemetryPublisher
 	Live      *live.Hub
+	// Supervision keeps JT/T 809 supervisions and duty checks; nil: Alarms if it implements it.
+	Supervision SupervisionStore
 
 	// AdminToken is the bootstrap admin bearer token; empty disables it.
 	AdminToken string

@@ -12,8 +12,9 @@ import (
 
 // Event types.
 const (
-	EventPosition = "position"
-	EventAlarm    = "alarm"
+	EventPosition    = "position"
+	EventAlarm       = "alarm"
+	EventSupervision = "supervision" // JT/T 809 supervision requests and answers
 )
 
 // Event is one change delivered to subscribers: a vehicle's new state or an alarm change.
@@ -21,6 +22,8 @@ type Event struct {
 	Type  string                 // EventPosition or EventAlarm
 	State *tracking.VehicleState // set for EventPosition
 	Alarm *tracking.AlarmEvent   // set for EventAlarm
+	// Supervision is set for EventSupervision.
+	Supervision *tracking.SupervisionEvent
 }
 
 // Hub holds the latest VehicleState per vehicle and the current subscribers. Its methods are safe
@@ -63,6 +66,14 @@ func (h *Hub) PublishAlarm(e tracking.AlarmEvent) {
 	defer h.mu.Unlock()
 	ev := e
 	h.fanOut(Event{Type: EventAlarm, Alarm: &ev})
+}
+
+// PublishSupervision sends a supervision event to every subscriber.
+func (h *Hub) PublishSupervision(e tracking.SupervisionEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ev := e
+	h.fanOut(Event{Type: EventSupervision, Supervision: &ev})
 }
 
 // States returns a snapshot of every vehicle's latest state, ordered by vehicle id.
