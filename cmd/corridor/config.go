@@ -31,6 +31,7 @@ type Config struct {
 	LogLevel         slog.Level
 	Rules            rules.Config
 	Retention        time.Duration
+	Uplink           uplinkConfig // JT/T 809, role uplink
 }
 
 const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"
@@ -73,11 +74,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	for _, r := range strings.Split(env("CORRIDOR_ROLES", "gateway,engine,api"), ",") {
 		r = strings.TrimSpace(r)
 		switch r {
-		case "gateway", "engine", "api":
+		case "gateway", "engine", "api", "uplink":
 			c.Roles[r] = true
 		case "":
 		default:
-			errs = append(errs, fmt.Errorf("CORRIDOR_ROLES: unknown role %q (gateway, engine, api)", r))
+			errs = append(errs, fmt.Errorf("CORRIDOR_ROLES: unknown role %q (gateway, engine, api, uplink)", r))
 		}
 	}
 	if len(c.Roles) == 0 {
@@ -117,6 +118,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	c.Rules = rc
+	if c.Uplink, err = loadUplinkConfig(getenv, c.Roles["uplink"]); err != nil {
+		errs = append(errs, err)
+	}
 	c.DataDir = filepath.Clean(c.DataDir)
 	return c, errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/engine"
 	"github.com/corridor-dev/corridor/pkg/httpapi"
 	"github.com/corridor-dev/corridor/pkg/jt808/gateway"
+	"github.com/corridor-dev/corridor/pkg/jt809/uplink"
 	"github.com/corridor-dev/corridor/pkg/live"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
@@ -48,6 +49,8 @@ type app struct {
 	stopLive  func()
 	adminTok  string
 	startedAt time.Time
+	uplink    *uplink.Link    // role uplink
+	runCtx    context.Context // ends at stop
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -130,6 +133,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	a.runCtx = runCtx
 	goRun := func(name string, fn func() error) {
 		a.wg.Add(1)
 		go func() {
@@ -164,6 +168,12 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		log.Info("JT/T 808 gateway listening", "addr", a.gwLn.Addr().String())
 	}
 
+	if cfg.Roles["uplink"] {
+		if err := a.startUplink(goRun); err != nil {
+			return nil, err
+		}
+	}
+
 	if cfg.Roles["api"] {
 		a.adminTok = cfg.AdminToken
 		if a.adminTok == "" {
@@ -177,6 +187,12 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		if a.stopLive, err = a.bus.SubscribeLive(func(s tracking.VehicleState) { a.hub.SetState(s) }, a.hub.PublishAlarm); err != nil {
 			return nil, err
 		}
+		stopSup, err := a.bus.SubscribeSupervisions(a.hub.PublishSupervision)
+		if err != nil {
+			return nil, err
+		}
+		stopLive := a.stopLive
+		a.stopLive = func() { stopLive(); stopSup() }
 		handler := httpapi.NewServer(httpapi.Deps{
 			Carriers:   a.db,
 			Vehicles:   a.db,
@@ -266,7 +282,8 @@ func (a *app) loadLive(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: PostGIS, NATS and (when this process runs it) the engine.
+// ready is /readyz: PostGIS, NATS and (when this process runs it) the engine; the JT/T 809
+// uplink's state is reported as detail.
 func (a *app) ready(ctx context.Context) error {
 	if err := a.db.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %v", err)
@@ -275,7 +292,15 @@ func (a *app) ready(ctx context.Context) error {
 		return err
 	}
 	if a.engine != nil {
-		return a.engine.Ready()
+		if err := a.engine.Ready(); err != nil {
+			return err
+		}
+	}
+	if a.uplink != nil {
+		// The uplink being down leaves the process ready for its other roles; /readyz says so.
+		if err := a.uplink.Ready(); err != nil {
+			return httpapi.Degraded(err.Error())
+		}
 	}
 	return nil
 }

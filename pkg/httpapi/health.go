@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +25,13 @@ func (s *server) handleReadyz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if err := s.Ready(ctx); err != nil {
+		err := s.Ready(ctx)
+		var deg *degraded
+		if errors.As(err, &deg) {
+			writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detail": deg.detail})
+			return
+		}
+		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			problem(w, http.StatusServiceUnavailable, problemUnavailable, "not ready: "+err.Error())
 			return
@@ -31,6 +39,15 @@ func (s *server) handleReadyz() http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
+
+// degraded is a readiness answer that is still ready, with what is down (see Degraded).
+type degraded struct{ detail []string }
+
+func (d *degraded) Error() string { return "degraded: " + strings.Join(d.detail, "; ") }
+
+// Degraded is what a Ready function returns when the process is ready for its roles but some
+// optional part is down (e.g. the JT/T 809 uplink): /readyz answers 200 with the detail listed.
+func Degraded(detail ...string) error { return &degraded{detail: detail} }
 
 // handleMetrics serves the Prometheus metrics of Gatherer.
 func (s *server) handleMetrics() http.HandlerFunc {
