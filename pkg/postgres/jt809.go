@@ -183,7 +183,9 @@ func (db *DB) AlarmSupervisions(ctx context.Context, alarmID string) ([]tracking
 
 // AnswerSupervision records the result sent with 0x1401 (0 processing counts as received, not answered).
 func (db *DB) AnswerSupervision(ctx context.Context, id string, result int) (tracking.Supervision, error) {
-	_, err := db.Pool.Exec(ctx, `update alarm_supervisions set result = $2,
+	// "processing" never overwrites a final result recorded concurrently (the alarm was resolved
+	// while its supervision was being acknowledged).
+	_, err := db.Pool.Exec(ctx, `update alarm_supervisions set result = case when $2 = 0 then coalesce(result, 0) else $2 end,
 		answered_at = case when $2 = 0 then answered_at else coalesce(answered_at, now()) end where id = $1`, id, result)
 	if err != nil {
 		return tracking.Supervision{}, mapError(err, "supervision")
