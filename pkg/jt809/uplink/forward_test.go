@@ -280,7 +280,11 @@ func TestAlarmsSupervisionDutyCheck(t *testing.T) {
 		sups, _ = r.db.AlarmSupervisions(ctx, a.ID)
 		return sups[0].Result != nil && *sups[0].Result == "no_action" && sups[0].AnsweredAt != nil
 	})
-	r.p.WaitFor("supervision answered event", func() bool { mu.Lock(); defer mu.Unlock(); return len(supEvents) == 2 && supEvents[1].Event == "answered" })
+	r.p.WaitFor("supervision answered event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(supEvents) == 2 && supEvents[1].Event == "answered"
+	})
 
 	// A second alarm, supervised with a deadline 1 s away, escalates while unresolved.
 	var a2 string
