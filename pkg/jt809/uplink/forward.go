@@ -258,8 +258,9 @@ func (f *Forwarder) vehicle(ctx context.Context, id string, now time.Time) (trac
 
 // item is one fix to send and the stream sequence it came from.
 type item struct {
-	seq uint64
-	g   jt809.GNSS
+	seq     uint64
+	vehicle string
+	g       jt809.GNSS
 }
 
 // positions forwards a batch of TELEMETRY messages: fixes of vehicles on an active trip go up,
@@ -274,6 +275,7 @@ func (f *Forwarder) positions(ctx context.Context, msgs []jetstream.Msg) (uint64
 	var order []string
 	pending := map[string]*hist{}
 	var last uint64
+	batchSeen := map[string]bool{} // (vehicle, ts) seen in this batch: a duplicate within it is sent once
 	minUnsent := uint64(math.MaxUint64)
 	fail := func(err error) (uint64, error) {
 		for _, h := range pending {
@@ -337,12 +339,18 @@ func (f *Forwarder) positions(ctx context.Context, msgs []jetstream.Msg) (uint64
 			last = seq
 			continue
 		}
-		f.mu.Lock()
-		dup := f.lastTS[p.VehicleID].Equal(p.TS)
-		if !dup && p.TS.After(f.lastTS[p.VehicleID]) {
-			f.lastTS[p.VehicleID] = p.TS
+		if !v.OnTrip(p.TS) && now.Sub(f.cachedAt(p.VehicleID)) > tripRecheck {
+			// A trip created since the vehicle was cached counts at once, not after the cache expires.
+			f.forgetVehicle(p.VehicleID)
+			if v, err = f.vehicle(ctx, p.VehicleID, now); err != nil && tracking.ErrorCode(err) != tracking.ENOTFOUND {
+				return fail(err)
+			}
 		}
+		key := p.VehicleID + "\x00" + p.TS.String()
+		f.mu.Lock()
+		dup := f.lastTS[p.VehicleID].Equal(p.TS) || batchSeen[key]
 		f.mu.Unlock()
+		batchSeen[key] = true
 		if dup || (p.CarrierID != "" && p.CarrierID != v.CarrierID) || !v.OnTrip(p.TS) {
 			f.Stats.Skipped.Add(1)
 			last = seq
@@ -358,7 +366,7 @@ func (f *Forwarder) positions(ctx context.Context, msgs []jetstream.Msg) (uint64
 				pending[v.ID] = h
 				order = append(order, v.ID)
 			}
-			h.items = append(h.items, item{seq: seq, g: g})
+			h.items = append(h.items, item{seq: seq, vehicle: v.ID, g: g})
 			if len(h.items) == jt809.MaxHistory {
 				if err := flush(v.ID); err != nil {
 					return fail(err)
@@ -378,7 +386,7 @@ func (f *Forwarder) positions(ctx context.Context, msgs []jetstream.Msg) (uint64
 			minUnsent = min(minUnsent, seq)
 			return fail(err)
 		}
-		f.markSent([]item{{seq: seq}})
+		f.markSent([]item{{seq: seq, vehicle: v.ID, g: g}})
 		f.Stats.RealTime.Add(1)
 		last = seq
 	}
@@ -397,11 +405,30 @@ func (f *Forwarder) wasSent(seq uint64) bool {
 	return ok
 }
 
+// markSent remembers what was written: the sequences (skipped if the batch is read again after a
+// failure) and each vehicle's latest fix time sent (a duplicate fix is not sent again).
 func (f *Forwarder) markSent(items []item) {
 	f.mu.Lock()
 	for _, it := range items {
 		f.sent[it.seq] = struct{}{}
+		if it.g.Time.After(f.lastTS[it.vehicle]) {
+			f.lastTS[it.vehicle] = it.g.Time
+		}
 	}
+	f.mu.Unlock()
+}
+
+const tripRecheck = 2 * time.Second
+
+func (f *Forwarder) cachedAt(id string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vehicles[id].at
+}
+
+func (f *Forwarder) forgetVehicle(id string) {
+	f.mu.Lock()
+	delete(f.vehicles, id)
 	f.mu.Unlock()
 }
 
