@@ -90,6 +90,7 @@ type Link struct {
 	slaveSince time.Time
 	lastLogin  uint8
 	upCh       chan struct{} // closed when a link comes up; replaced when all are down
+	sessions   sync.WaitGroup // slave-link sessions
 
 	Stats Stats
 }
@@ -273,6 +274,7 @@ func (l *Link) Run(ctx context.Context, ln net.Listener) error {
 	}
 	l.mu.Unlock()
 	wg.Wait()
+	l.sessions.Wait()
 	return nil
 }
 
@@ -440,7 +442,8 @@ func (l *Link) acceptSlave(ctx context.Context, ln net.Listener) {
 			}
 			continue
 		}
-		go l.slaveSession(ctx, nc)
+		l.sessions.Add(1)
+		go func() { defer l.sessions.Done(); l.slaveSession(ctx, nc) }()
 	}
 }
 
