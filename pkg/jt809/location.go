@@ -84,9 +84,6 @@ type GNSS struct {
 	PlatformAlarms [3]uint32
 }
 
-// 2011 location layout length.
-const gnssLen2011 = 36
-
 func deg(v float64) uint32 { return uint32(math.Round(math.Abs(v) * 1e6)) }
 
 // marshalGNSS appends one position in version v's layout.
