@@ -286,7 +286,13 @@ func (l *Link) session(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("dial %s: %w", l.cfg.Addr, err)
 	}
 	c := &conn{c: nc}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	loggedIn := atomic.Bool{}
+	stop := context.AfterFunc(ctx, func() {
+		if loggedIn.Load() { // a clean stop logs out (0x1003), best effort
+			_ = l.write(c, l.NextSN(), jt809.MsgUpDisconnectReq, jt809.UpDisconnectReq{UserID: l.cfg.UserID, Password: l.cfg.Password}.Marshal())
+		}
+		nc.Close()
+	})
 	defer stop()
 	defer nc.Close()
 
@@ -328,6 +334,7 @@ func (l *Link) session(ctx context.Context, ln net.Listener) error {
 		break
 	}
 	l.setUp(c, true)
+	loggedIn.Store(true)
 	err = l.serve(ctx, c, fr, true)
 	l.drop(c, true, err)
 	return err

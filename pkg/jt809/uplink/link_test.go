@@ -108,6 +108,19 @@ func TestLinkLoginRefusedIsLoggedAndRetried(t *testing.T) {
 	p.WaitFor("slave link", p.SlaveUp)
 }
 
+func TestLinkLogsOutOnStop(t *testing.T) {
+	p := jt809test.Start(t, jt809.V2011, nil)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	l := uplink.New(uplink.Config{Addr: p.Addr(), UserID: 3, Password: "x", KeepAlive: time.Second}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = l.Run(ctx, ln); close(done) }()
+	p.WaitFor("login", func() bool { return p.Logins() == 1 })
+	cancel()
+	<-done
+	p.WaitFor("0x1003", func() bool { return p.Count(jt809.MsgUpDisconnectReq) == 1 })
+}
+
 func TestSlaveLinkWrongVerifyCode(t *testing.T) {
 	p := jt809test.Start(t, jt809.V2011, nil)
 	p.SetAutoSlave(false)
