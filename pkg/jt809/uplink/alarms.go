@@ -122,8 +122,10 @@ func (f *Forwarder) alarms(ctx context.Context, msgs []jetstream.Msg) (uint64, e
 			err = f.reportResult(ctx, a, DisposalResult(d))
 		}
 		if err != nil {
-			if tracking.ErrorCode(err) == tracking.ENOTFOUND {
-				f.cfg.Log.Warn("JT/T 809 uplink: alarm event for an unknown vehicle skipped", "alarm", a.ID, "err", err)
+			// An event naming an unknown vehicle or alarm can never be sent: skip it (and say so)
+			// rather than stall every later alarm behind it.
+			if code := tracking.ErrorCode(err); code == tracking.ENOTFOUND || code == tracking.EINVALID {
+				f.cfg.Log.Warn("JT/T 809 uplink: alarm event skipped", "alarm", a.ID, "event", e.Event, "err", err)
 			} else {
 				return last, err
 			}
