@@ -89,7 +89,7 @@ type Link struct {
 	mainSince  time.Time // when the main link went up or down
 	slaveSince time.Time
 	lastLogin  uint8
-	upCh       chan struct{} // closed when a link comes up; replaced when all are down
+	upCh       chan struct{}  // closed when a link comes up; replaced when all are down
 	sessions   sync.WaitGroup // slave-link sessions
 
 	Stats Stats
