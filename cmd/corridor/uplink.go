@@ -156,6 +156,7 @@ func newUplinkCollector(l *uplink.Link, f *uplink.Forwarder) *uplinkCollector {
 		"main_up":         d("main_link_up", "1 while the main link to the upper platform is logged in."),
 		"slave_up":        d("slave_link_up", "1 while the upper platform's slave link is up."),
 		"main_since":      d("main_link_state_since_seconds", "Unix time of the main link's last change (up or down)."),
+		"login_result":    d("last_login_result", "RESULT of the last 0x1002 (0 ok, 1 IP, 2 access code, 3 unregistered, 4 password, 5 busy, 6/255 other)."),
 		"logins":          d("logins_total", "Successful 0x1001 logins."),
 		"login_failures":  d("login_failures_total", "Logins refused by the upper platform (the log names the result)."),
 		"reconnects":      d("reconnects_total", "Main link reconnect attempts."),
@@ -197,6 +198,7 @@ func (c *uplinkCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge("main_up", b(mainUp))
 	gauge("slave_up", b(slaveUp))
 	gauge("main_since", float64(since.Unix()))
+	gauge("login_result", float64(c.l.LastLoginResult()))
 	ls, fs := &c.l.Stats, &c.f.Stats
 	counter("logins", ls.Logins.Load())
 	counter("login_failures", ls.LoginFailures.Load())

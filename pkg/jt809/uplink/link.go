@@ -131,6 +131,13 @@ func (l *Link) State() (mainUp bool, mainSince time.Time, slaveUp bool, slaveSin
 	return l.main != nil, l.mainSince, l.slave != nil, l.slaveSince
 }
 
+// LastLoginResult is the RESULT of the last 0x1002 (0 success; see jt809.LoginResultText).
+func (l *Link) LastLoginResult() uint8 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastLogin
+}
+
 // Up returns a channel closed once some link is up (already closed if one is).
 func (l *Link) Up() <-chan struct{} {
 	l.mu.Lock()
