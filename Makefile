@@ -40,7 +40,7 @@ fuzz:
 	@bash scripts/fuzz.sh $(LONG_FUZZTIME)
 
 bench: services build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/geo/... ./pkg/geofence/... ./pkg/rules/... ./pkg/jt808/... ./pkg/j1939/... ./pkg/tracking/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/geo/... ./pkg/geofence/... ./pkg/rules/... ./pkg/jt808/... ./pkg/jt809 ./pkg/j1939/... ./pkg/tracking/...
 	$(BIN) bench geofence
 	$(BIN) bench e2e $(E2E_ARGS)
 

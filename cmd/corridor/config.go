@@ -38,6 +38,7 @@ type Config struct {
 	NATSAuth         natsbus.Auth
 	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
 	Supervision SupervisionConfig
+	Uplink      uplinkConfig // JT/T 809, role uplink
 }
 
 // APIConfig holds the HTTP API's limits (see loadAPIConfig).
@@ -93,11 +94,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	for _, r := range strings.Split(env("CORRIDOR_ROLES", "gateway,engine,api"), ",") {
 		r = strings.TrimSpace(r)
 		switch r {
-		case "gateway", "engine", "api":
+		case "gateway", "engine", "api", "uplink":
 			c.Roles[r] = true
 		case "":
 		default:
-			errs = append(errs, fmt.Errorf("CORRIDOR_ROLES: unknown role %q (gateway, engine, api)", r))
+			errs = append(errs, fmt.Errorf("CORRIDOR_ROLES: unknown role %q (gateway, engine, api, uplink)", r))
 		}
 	}
 	if len(c.Roles) == 0 {
@@ -138,6 +139,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	c.Rules = rc
+	if c.Uplink, err = loadUplinkConfig(getenv, c.Roles["uplink"]); err != nil {
+		errs = append(errs, err)
+	}
 	c.DataDir = filepath.Clean(c.DataDir)
 	c.API, err = loadAPIConfig(env)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/engine"
 	"github.com/corridor-dev/corridor/pkg/httpapi"
 	"github.com/corridor-dev/corridor/pkg/jt808/gateway"
+	"github.com/corridor-dev/corridor/pkg/jt809/uplink"
 	"github.com/corridor-dev/corridor/pkg/live"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
@@ -49,6 +50,8 @@ type app struct {
 	adminTok  string
 	startedAt time.Time
 	stderr    io.Writer
+	uplink    *uplink.Link    // role uplink
+	runCtx    context.Context // ends at stop
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -146,6 +149,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	a.runCtx = runCtx
 	goRun := func(name string, fn func() error) {
 		a.wg.Add(1)
 		go func() {
@@ -172,6 +176,12 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 		}
 	}
 
+	if cfg.Roles["uplink"] {
+		if err := a.startUplink(goRun); err != nil {
+			return nil, err
+		}
+	}
+
 	if cfg.Roles["api"] {
 		a.adminTok = cfg.AdminToken
 		if a.adminTok == "" {
@@ -187,6 +197,12 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 		if a.stopLive, err = a.bus.SubscribeLive(func(s tracking.VehicleState) { a.hub.SetState(s) }, a.hub.PublishAlarm); err != nil {
 			return nil, err
 		}
+		stopSup, err := a.bus.SubscribeSupervisions(a.hub.PublishSupervision)
+		if err != nil {
+			return nil, err
+		}
+		stopLive := a.stopLive
+		a.stopLive = func() { stopLive(); stopSup() }
 		handler := httpapi.NewServer(httpapi.Deps{
 			Reports:    a.reportStore(),
 			Carriers:   a.db,
@@ -291,7 +307,8 @@ func (a *app) loadLive(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: PostGIS, NATS and (when this process runs it) the engine.
+// ready is /readyz: PostGIS, NATS and (when this process runs it) the engine; the JT/T 809
+// uplink's state is reported as detail.
 func (a *app) ready(ctx context.Context) error {
 	if err := a.db.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %v", err)
@@ -300,7 +317,15 @@ func (a *app) ready(ctx context.Context) error {
 		return err
 	}
 	if a.engine != nil {
-		return a.engine.Ready()
+		if err := a.engine.Ready(); err != nil {
+			return err
+		}
+	}
+	if a.uplink != nil {
+		// The uplink being down leaves the process ready for its other roles; /readyz says so.
+		if err := a.uplink.Ready(); err != nil {
+			return httpapi.Degraded(err.Error())
+		}
 	}
 	return nil
 }

@@ -160,6 +160,11 @@ func matrix() []matrixCase {
 		{"GET", "/v1/stream", fixed("/v1/stream", nil), expect(ok)},
 
 		{"GET", "/v1/reports/daily", fixed("/v1/reports/daily?carrier_id=acme", nil), expect(ok, roleOther, nf)},
+		{"GET", "/v1/alarms/{id}/supervisions", func(e *env, _ string) (string, any) { return "/v1/alarms/" + e.alarmA + "/supervisions", nil }, expect(ok, roleOther, nf)},
+		{"GET", "/v1/duty-checks", fixed("/v1/duty-checks", nil), expect(ok, roleCarrier, fb, roleOther, fb)},
+		{"POST", "/v1/duty-checks/{id}/answer", func(e *env, _ string) (string, any) {
+			return "/v1/duty-checks/" + e.freshDutyCheck() + "/answer", map[string]any{"answer": "on duty"}
+		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
 	}
 }
 

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,12 +28,27 @@ func (s *server) handleReadyz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if err := s.Ready(ctx); err != nil {
+		err := s.Ready(ctx)
+		// The reason is shown only to an authenticated caller.
+		authed := false
+		if tok := bearerToken(r, false); tok != "" {
+			if _, aerr := s.resolve(ctx, tok); aerr == nil {
+				authed = true
+			}
+		}
+		var deg *degraded
+		if errors.As(err, &deg) {
+			if !authed {
+				writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detail": deg.detail})
+			return
+		}
+		if err != nil {
 			detail := "not ready"
-			if tok := bearerToken(r, false); tok != "" {
-				if _, aerr := s.resolve(ctx, tok); aerr == nil {
-					detail = "not ready: " + err.Error()
-				}
+			if authed {
+				detail = "not ready: " + err.Error()
 			}
 			if s.Log != nil {
 				s.Log.WarnContext(ctx, "not ready", "err", err)
@@ -43,6 +60,15 @@ func (s *server) handleReadyz() http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
+
+// degraded is a readiness answer that is still ready, with what is down (see Degraded).
+type degraded struct{ detail []string }
+
+func (d *degraded) Error() string { return "degraded: " + strings.Join(d.detail, "; ") }
+
+// Degraded is what a Ready function returns when the process is ready for its roles but some
+// optional part is down (e.g. the JT/T 809 uplink): /readyz answers 200 with the detail listed.
+func Degraded(detail ...string) error { return &degraded{detail: detail} }
 
 // handleMetrics serves the Prometheus metrics of Gatherer.
 func (s *server) handleMetrics() http.HandlerFunc {

@@ -81,6 +81,7 @@ func (s *server) routes() {
 		r.With(s.allow(anyRole...)).Get("/stream", s.handleStream())
 
 		r.With(s.allow(anyRole...)).Get("/reports/daily", s.handleDailyReports())
+		s.routesJT809(r)
 	})
 }
 

@@ -136,6 +136,8 @@ type Deps struct {
 	Live      *live.Hub
 	// Terminals resets JT/T 808 registrations; nil: Vehicles, which must then implement it.
 	Terminals TerminalStore
+	// Supervision keeps JT/T 809 supervisions and duty checks; nil: Alarms if it implements it.
+	Supervision SupervisionStore
 
 	// AdminToken is the bootstrap admin bearer token; empty disables it.
 	AdminToken string

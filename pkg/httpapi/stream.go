@@ -24,7 +24,8 @@ const (
 
 // handleStream: GET /v1/stream?topics=positions,alarms&bbox=&carrier_id= → Server-Sent Events.
 // On connect the current state of every matching vehicle is sent as position events, then every
-// change: "event: position" with a VehicleState, "event: alarm" with {"event", "alarm"}. bbox
+// change: "event: position" with a VehicleState, "event: alarm" with {"event", "alarm"}, and with
+// the alarms topic "event: supervision" with {"event", "supervision"} (JT/T 809 uplink). bbox
 // filters positions; carrier_id filters both (a carrier token gets only its own). A comment line
 // ": heartbeat" is sent every Heartbeat. A client that falls StreamBuffer events behind, or does
 // not take a write within StreamWriteTimeout, is disconnected; others never wait for it.
@@ -68,6 +69,9 @@ func (s *server) handleStream() http.HandlerFunc {
 				return wantPositions && e.State != nil && f.match(e.State)
 			case e.Type == live.EventAlarm:
 				return wantAlarms && e.Alarm != nil && (f.carrier == "" || e.Alarm.Alarm.CarrierID == f.carrier)
+			case e.Type == live.EventSupervision: // with the alarms topic
+				return wantAlarms && e.Supervision != nil && (f.carrier == "" ||
+					e.Supervision.Supervision.CarrierID != nil && *e.Supervision.Supervision.CarrierID == f.carrier)
 			}
 			return false
 		}
@@ -123,9 +127,12 @@ func (s *server) handleStream() http.HandlerFunc {
 			buf.WriteString("\n\n")
 		}
 		writeLive := func(e live.Event) {
-			if e.Type == live.EventPosition {
+			switch e.Type {
+			case live.EventPosition:
 				writeEvent(e.ID, live.EventPosition, e.State)
-			} else {
+			case live.EventSupervision:
+				writeEvent(e.ID, live.EventSupervision, e.Supervision)
+			default:
 				writeEvent(e.ID, live.EventAlarm, e.Alarm)
 			}
 		}

@@ -19,6 +19,7 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 		HazardClass *string `json:"hazard_class"`
 		UNNumber    *string `json:"un_number"`
 		TimeOffset  *string `json:"jt808_time_offset"`
+		PlateColor  *int    `json:"plate_color"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -26,8 +27,14 @@ func (s *server) handleVehicleCreate() http.HandlerFunc {
 			s.writeBodyError(w, r, err)
 			return
 		}
-		v, err := s.Vehicles.CreateVehicle(r.Context(), tracking.Vehicle{ID: req.ID, CarrierID: req.CarrierID, Plate: req.Plate,
-			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber, JT808TimeOffset: req.TimeOffset})
+		nv := tracking.Vehicle{ID: req.ID, CarrierID: req.CarrierID, Plate: req.Plate,
+			TerminalID: req.TerminalID, HazardClass: req.HazardClass, UNNumber: req.UNNumber, JT808TimeOffset: req.TimeOffset}
+		if req.PlateColor != nil {
+			if nv.PlateColor = *req.PlateColor; nv.PlateColor == 0 {
+				nv.PlateColor = -1 // explicit 0 is invalid, not the default
+			}
+		}
+		v, err := s.Vehicles.CreateVehicle(r.Context(), nv)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -69,7 +76,7 @@ func (s *server) handleVehicleGet() http.HandlerFunc {
 }
 
 // handleVehiclePatch: PATCH /v1/vehicles/{id} with a JSON merge patch (RFC 7396) of plate,
-// terminal_id, hazard_class, un_number and jt808_time_offset; null clears an optional field. id and carrier_id
+// terminal_id, hazard_class, un_number, jt808_time_offset and plate_color; null clears an optional field. id and carrier_id
 // cannot change (400 when sent with another value).
 func (s *server) handleVehiclePatch() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -131,6 +138,14 @@ func applyVehiclePatch(v *tracking.Vehicle, patch map[string]json.RawMessage) er
 	}
 	if p, ok := str("jt808_time_offset", false); ok {
 		v.JT808TimeOffset = p
+	}
+	if raw, ok := patch["plate_color"]; ok {
+		var c int
+		if err := json.Unmarshal(raw, &c); err != nil || c == 0 {
+			fields = append(fields, tracking.FieldError{Field: "plate_color", Message: "must be a JT/T 415 plate colour code in [1, 255]"})
+		} else {
+			v.PlateColor = c
+		}
 	}
 	if len(fields) > 0 {
 		return tracking.Invalid(fields...)

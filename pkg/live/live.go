@@ -21,8 +21,9 @@ import (
 
 // Event types.
 const (
-	EventPosition = "position"
-	EventAlarm    = "alarm"
+	EventPosition    = "position"
+	EventAlarm       = "alarm"
+	EventSupervision = "supervision" // JT/T 809 supervision requests and answers
 )
 
 // DefaultRingSize is how many recent events a hub keeps for resuming subscribers.
@@ -34,7 +35,9 @@ type Event struct {
 	Type  string                 // EventPosition or EventAlarm
 	State *tracking.VehicleState // set for EventPosition
 	Alarm *tracking.AlarmEvent   // set for EventAlarm
-	seq   uint64
+	// Supervision is set for EventSupervision.
+	Supervision *tracking.SupervisionEvent
+	seq         uint64
 }
 
 // Hub holds the latest VehicleState per vehicle, a ring of recent events and the current
@@ -128,6 +131,17 @@ func (h *Hub) fanOut(e Event, subs []*Subscription) {
 		}
 		s.send(e)
 	}
+}
+
+// PublishSupervision sends a supervision event to every subscriber.
+func (h *Hub) PublishSupervision(e tracking.SupervisionEvent) {
+	h.pub.Lock()
+	defer h.pub.Unlock()
+	ev := e
+	h.mu.Lock()
+	rec, subs := h.recordLocked(Event{Type: EventSupervision, Supervision: &ev})
+	h.mu.Unlock()
+	h.fanOut(rec, subs)
 }
 
 // States returns a snapshot of every vehicle's latest state, ordered by vehicle id.

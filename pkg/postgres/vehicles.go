@@ -12,7 +12,7 @@ import (
 )
 
 const vehicleColumns = `id, carrier_id, plate, terminal_id, hazard_class, un_number, created_at, updated_at,
-	jt808_time_offset, ` + rejectionsColumn
+	plate_color, jt808_time_offset, ` + rejectionsColumn
 
 var scanVehicle = rowTo(func(v *tracking.Vehicle) { utc(&v.CreatedAt); utc(&v.UpdatedAt) })
 
@@ -35,6 +35,9 @@ func NormalizeTerminalID(s string) (string, bool) {
 	return s, true
 }
 
+// DefaultPlateColor is yellow, the plate colour of hazardous-goods trucks (JT/T 415).
+const DefaultPlateColor = 2
+
 // validateVehicle checks and normalises v in place (terminal id, empty optional strings to nil).
 func validateVehicle(v *tracking.Vehicle) error {
 	var fields []tracking.FieldError
@@ -47,6 +50,11 @@ func validateVehicle(v *tracking.Vehicle) error {
 	v.Plate = strings.TrimSpace(v.Plate)
 	if v.Plate == "" || len(v.Plate) > 32 {
 		fields = append(fields, tracking.FieldError{Field: "plate", Message: "required, at most 32 bytes"})
+	}
+	if v.PlateColor == 0 {
+		v.PlateColor = DefaultPlateColor
+	} else if v.PlateColor < 1 || v.PlateColor > 255 {
+		fields = append(fields, tracking.FieldError{Field: "plate_color", Message: "must be a JT/T 415 plate colour code in [1, 255] (1 blue, 2 yellow, 3 black, 4 white, 9 other)"})
 	}
 	if v.TerminalID != nil {
 		if *v.TerminalID == "" {
@@ -117,9 +125,9 @@ func (db *DB) CreateVehicle(ctx context.Context, v tracking.Vehicle) (tracking.V
 	if err := validateVehicle(&v); err != nil {
 		return tracking.Vehicle{}, err
 	}
-	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number, jt808_time_offset)
-		values ($1, $2, $3, $4, $5, $6, $7) returning `+vehicleColumns,
-		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset)
+	rows, _ := db.Pool.Query(ctx, `insert into vehicles (id, carrier_id, plate, terminal_id, hazard_class, un_number, jt808_time_offset, plate_color)
+		values ($1, $2, $3, $4, $5, $6, $7, $8) returning `+vehicleColumns,
+		v.ID, v.CarrierID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset, v.PlateColor)
 	out, err := pgx.CollectExactlyOneRow(rows, scanVehicle)
 	if err != nil {
 		return tracking.Vehicle{}, vehicleError(err, v)
@@ -201,8 +209,8 @@ func (db *DB) UpdateVehicle(ctx context.Context, id, carrierID string, update fu
 			return err
 		}
 		rows, _ = tx.Query(ctx, `update vehicles set plate = $2, terminal_id = $3, hazard_class = $4, un_number = $5,
-			jt808_time_offset = $6, updated_at = now() where id = $1 returning `+vehicleColumns,
-			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset)
+			jt808_time_offset = $6, plate_color = $7, updated_at = now() where id = $1 returning `+vehicleColumns,
+			v.ID, v.Plate, v.TerminalID, v.HazardClass, v.UNNumber, v.JT808TimeOffset, v.PlateColor)
 		out, err = pgx.CollectExactlyOneRow(rows, scanVehicle)
 		if err != nil {
 			return vehicleError(err, v)

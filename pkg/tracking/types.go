@@ -41,6 +41,9 @@ type Vehicle struct {
 	UNNumber    *string   `json:"un_number"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// PlateColor is the JT/T 415 plate colour code (1 blue, 2 yellow, 3 black, 4 white, 9 other);
+	// 0 on create means the default, 2 (hazardous-goods trucks carry yellow plates).
+	PlateColor int `json:"plate_color"`
 	// JT808TimeOffset is the zone of its JT/T 808 terminal's clock ("+08:00"); nil: the
 	// gateway's CORRIDOR_JT808_TIME_OFFSET.
 	JT808TimeOffset *string `json:"jt808_time_offset"`
