@@ -26,6 +26,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/tracking"
+	"github.com/corridor-dev/corridor/web"
 )
 
 // app is a running `corridor serve`; tests start one in-process with startApp.
@@ -193,6 +194,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			Log:        log.With("role", "api"),
 			Metrics:    a.reg,
 			Gatherer:   a.reg,
+			Web:        web.Handler(web.ConfigFor(cfg.Rules.Location, cfg.Rules.OfflineAfter, cfg.BasemapURL, version)),
 		})
 		if err := a.serveHTTP(runCtx, handler, goRun); err != nil {
 			return nil, err

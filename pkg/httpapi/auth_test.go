@@ -157,6 +157,7 @@ func matrix() []matrixCase {
 		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
 
 		{"GET", "/v1/stream", fixed("/v1/stream", nil), expect(ok)},
+		{"GET", "/v1/me", fixed("/v1/me", nil), expect(ok)},
 	}
 }
 
