@@ -141,13 +141,13 @@ export function zonedToInstant(y, mo, d, h = 0, mi = 0) {
   return guess;
 }
 export function startOfToday() { const p = localParts(Date.now()); return zonedToInstant(p.y, p.mo, p.d); }
-// toLocalInput / fromLocalInput convert between instants and <input type=datetime-local> values.
+// toLocalInput / fromLocalInput convert between instants and "YYYY-MM-DD HH:MM" in the zone (24-hour).
 export function toLocalInput(d) {
   const p = localParts(d); const z = (n) => String(n).padStart(2, '0');
-  return `${p.y}-${z(p.mo)}-${z(p.d)}T${z(p.h)}:${z(p.mi)}`;
+  return `${p.y}-${z(p.mo)}-${z(p.d)} ${z(p.h)}:${z(p.mi)}`;
 }
 export function fromLocalInput(v) {
-  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/.exec(v || '');
+  const m = /^\s*(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)/.exec(v || '');
   return m ? zonedToInstant(+m[1], +m[2], +m[3], +m[4], +m[5]) : NaN;
 }
 export function fmtAgo(msAgo) {

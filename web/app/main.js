@@ -4,7 +4,7 @@ import { api, alarmsAll, token, setToken, APIError } from './api.js';
 import { t, getLang, setLang, onLang, fmtTime, fmtAgo, startOfToday, localParts } from './i18n.js';
 import * as M from './map.js';
 import * as A from './alarms.js';
-import { showCard, refreshCard } from './card.js';
+import { showCard, refreshCard, closeCard } from './card.js';
 import { initReplay, openReplay, state as replayState } from './replay.js';
 
 const S = {
@@ -63,6 +63,7 @@ async function boot() {
   document.getElementById('map-note').textContent = t('map.basemap');
   onLang((l) => { M.relabel(l); renderKPIs(); renderCarriers(); refreshCard(); document.getElementById('map-note').textContent = t('map.basemap'); renderLegend(); });
   renderLegend();
+  closeCard();
   await Promise.all([ready, loadStatic()]);
   M.setCorridors([...S.corridors.values()]);
   M.fitCorridors([...S.corridors.values()]);
@@ -71,6 +72,8 @@ async function boot() {
   connect();
   setInterval(() => { M.sweepStale(); renderStream(); renderClock(); }, 1000);
   setInterval(updateZones, 30000);
+  // Corridors, zones, carriers and vehicles change rarely: re-read them every minute.
+  setInterval(async () => { try { await loadStatic(); M.setCorridors([...S.corridors.values()]); updateZones(); A.refreshCarrierFilter(); } catch (e) { console.warn('reload', e); } }, 60000);
   setInterval(renderKPIs, 1000);
   setInterval(loadToday, 60000);
   setInterval(renderCarriers, 5000);

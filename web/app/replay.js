@@ -3,7 +3,7 @@
 // timeline, and off-route stretches drawn red on the map. Data: GET /v1/vehicles/{id}/track
 // (every page) and GET /v1/alarms?vehicle_id=&since=.
 import uPlot from '/web/vendor/uplot/uPlot.esm.js';
-import { trackAll, alarmsAll } from './api.js';
+import { api, trackAll, alarmsAll } from './api.js';
 import { t, fmtDateTime, fmtTime, toLocalInput, fromLocalInput, onLang } from './i18n.js';
 import * as M from './map.js';
 
@@ -40,15 +40,15 @@ function build(ids, keep) {
     <div class="rp-controls">
       <b>${t('replay.title')}</b>
       <label>${t('replay.vehicles')} <input id="rp-ids" size="22" value="${ids.join(', ')}"></label>
-      <label>${t('replay.from')} <input id="rp-from" type="datetime-local" value="${from}"></label>
-      <label>${t('replay.to')} <input id="rp-to" type="datetime-local" value="${to}"></label>
+      <label>${t('replay.from')} <input id="rp-from" size="15" placeholder="YYYY-MM-DD HH:MM" value="${from}"></label>
+      <label>${t('replay.to')} <input id="rp-to" size="15" placeholder="YYYY-MM-DD HH:MM" value="${to}"></label>
       <button type="button" id="rp-load" class="small">${t('replay.load')}</button>
       <button type="button" id="rp-play" class="small primary" disabled>${t('replay.play')}</button>
       <select id="rp-speed">${SPEEDS.map((s) => `<option value="${s}" ${s === state.speed ? 'selected' : ''}>${s}×</option>`).join('')}</select>
       <label><input type="checkbox" id="rp-follow" ${state.follow ? 'checked' : ''}> ${t('replay.follow')}</label>
       <span id="rp-time" class="rp-time"></span>
       <span id="rp-info" class="rp-info"></span>
-      <button type="button" id="rp-close" class="small ghost">${t('replay.close')}</button>
+      <button type="button" id="rp-close" class="small ghost" title="${t('replay.close')}">✕</button>
     </div>
     <div class="rp-timeline"><input id="rp-slider" type="range" min="0" max="1000" value="0" disabled><div id="rp-marks" class="rp-marks"></div></div>
     <div id="rp-chart" class="rp-chart"></div>
@@ -69,6 +69,7 @@ async function load(ids) {
   const info = document.getElementById('rp-info');
   info.textContent = t('replay.loading');
   try {
+    await ensureCorridors(ids);
     const vs = await Promise.all(ids.map(async (id, i) => {
       const [fixes, alarms, trips] = await Promise.all([
         trackAll(id, from, to, (n) => { info.textContent = `${t('replay.loading')} ${n}`; }),
@@ -91,6 +92,17 @@ async function load(ids) {
     M.fitTo(vs.flatMap((v) => v.pts.map((p) => [p.lon, p.lat])));
     seek(state.t0);
   } catch (e) { info.textContent = e.message; }
+}
+
+// ensureCorridors fetches the corridors of the vehicles' trips that the screen does not have yet.
+async function ensureCorridors(ids) {
+  for (const id of ids) {
+    for (const trip of await ctx.trips(id)) {
+      if (!ctx.corridors.has(trip.corridor_id)) {
+        try { ctx.corridors.set(trip.corridor_id, await api('/v1/corridors/' + trip.corridor_id)); } catch { /* deleted */ }
+      }
+    }
+  }
 }
 
 // distanceM: metres from a point to a polyline, in a local flat projection (display only).
@@ -141,7 +153,7 @@ function stops(pts) {
 
 function drawMarks() {
   const box = document.getElementById('rp-marks');
-  const pct = (x) => (100 * (x - state.t0) / Math.max(1, state.t1 - state.t0)).toFixed(2) + '%';
+  const pct = (x) => (100 * Math.min(1, Math.max(0, (x - state.t0) / Math.max(1, state.t1 - state.t0)))).toFixed(2) + '%';
   let html = '';
   for (const v of R.vs) {
     for (const a of v.alarms) {
@@ -166,7 +178,7 @@ function drawChart() {
   };
   plot = new uPlot({
     width: Math.max(300, el.clientWidth), height: Math.max(80, el.clientHeight - 4), legend: { show: false },
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(60, Math.ceil((hi || 0) * 1.1 / 10) * 10)] } },
     axes: [{ stroke: '#8fa3bf', grid: { stroke: '#1c2a40' }, values: (u, vals) => vals.map((v) => fmtTime(v * 1000).slice(0, 5)) },
       { stroke: '#8fa3bf', grid: { stroke: '#1c2a40' }, size: 40, label: t('replay.speed'), labelSize: 14 }],
     series: [{}, ...R.vs.map((v) => ({ label: v.id, stroke: v.color, width: 1.5, spanGaps: true, points: { show: false } }))],
