@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 LONG_FUZZTIME ?= 1000000x
 
-.PHONY: run build services test unit fuzz-short fuzz bench lint clean
+.PHONY: run build services test unit fuzz-short fuzz bench lint clean web bench-web
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/corridor
@@ -38,6 +38,14 @@ fuzz:
 bench: services build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/geo/... ./pkg/geofence/... ./pkg/rules/... ./pkg/jt808/... ./pkg/j1939/... ./pkg/tracking/...
 	$(BIN) bench geofence
+
+# Vendor the screen's front-end packages from npm into web/vendor (committed; the build needs no network).
+web:
+	@bash scripts/web-vendor.sh
+
+# Render benchmark of the monitoring screen: frame times at 10k and 100k vehicles in headless chromium.
+bench-web: services
+	@WEB_TEST_MODE=bench bash scripts/web-test.sh
 
 clean:
 	rm -rf bin data
