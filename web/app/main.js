@@ -11,7 +11,7 @@ const S = {
   me: null, carriers: new Map(), vehicles: new Map(), corridors: new Map(), zones: [], trips: new Map(),
   carrierFilter: null, selected: null, lastEvent: 0, streamState: 'connecting', kpiToday: { handled: 0, tta: null },
 };
-window.__corridor = { S, map: M, alarms: A, sound: A.sound, stats: M.stats, replay: replayState, dropStream, resync, connect: () => connect() };
+window.__corridor = { S, map: M, alarms: A, sound: A.sound, stats: M.stats, replay: replayState, dropStream, resync, connect: () => connect(), selectVehicle: (id) => selectVehicle(id) };
 
 const canHandle = () => S.me && (S.me.role === 'admin' || S.me.role === 'safety');
 const plate = (vid) => (S.vehicles.get(vid) || {}).plate || (M.vehicle(vid) || {}).plate || vid;

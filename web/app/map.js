@@ -225,15 +225,26 @@ function redraw() {
   updateSelection();
 }
 
+// minFlushMs spaces the flushes: every flush makes MapLibre re-tile the vehicle sources in its
+// worker and upload the changed tiles, whatever the number of changed vehicles, so with a large
+// fleet a few flushes a second show every move (each vehicle reports about once a second) at a
+// fraction of the cost of one per frame.
+let minFlushMs = 0, lastFlush = 0;
+export function setMinFlushInterval(ms) { minFlushMs = ms; }
+function autoInterval() { return minFlushMs || (V.size > 2000 ? 400 : 0); }
+
 function schedule() {
   if (flushScheduled) return;
   flushScheduled = true;
   requestAnimationFrame(flush);
 }
 
-function flush() {
+function flush(now) {
   flushScheduled = false;
   if (!pending.size || !map || !map.getSource('veh')) return;
+  const wait = autoInterval() - (now - lastFlush);
+  if (wait > 0) { flushScheduled = true; setTimeout(() => requestAnimationFrame(flush), wait); return; }
+  lastFlush = now;
   const t0 = performance.now();
   const diff = { veh: { add: [], remove: [] }, vcrit: { add: [], remove: [] } };
   for (const id of pending) {

@@ -9,7 +9,7 @@ import { launch, api, until, makeDeviation } from './harness.mjs';
 
 const URL = process.env.CORRIDOR_URL, TOKEN = process.env.CORRIDOR_TOKEN, OUT = process.env.ARTIFACTS || '.';
 
-test('monitoring screen end to end', { timeout: 120_000 }, async (t) => {
+test('monitoring screen end to end', { timeout: 300_000 }, async (t) => {
   const { browser, page, errors } = await launch({ locale: 'en-US' });
   t.after(() => browser.close());
   // Steps run in order; after a failure the rest are skipped (they depend on it).
@@ -48,6 +48,9 @@ test('monitoring screen end to end', { timeout: 120_000 }, async (t) => {
     await page.waitForFunction((b) => window.__corridor.sound.beeps > b, beeps0, { timeout: 5000 });
     const audio = await page.evaluate(() => window.__corridor.sound.sounding);
     assert.equal(audio, true);
+    // The wall layout with a demo truck's card open (the overview stays where it is).
+    await page.evaluate(() => window.__corridor.selectVehicle('csc-101'));
+    await page.waitForSelector('#card .plate-big');
     await page.screenshot({ path: `${OUT}/wall-en.png` });
   });
 

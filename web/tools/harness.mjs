@@ -10,6 +10,7 @@ export async function launch({ locale = 'en-US', viewport = { width: 1920, heigh
       '--autoplay-policy=no-user-gesture-required'],
   });
   const context = await browser.newContext({ viewport, locale, timezoneId: 'Europe/Berlin' });
+  context.setDefaultTimeout(60_000); // a shared, loaded 2-core machine renders WebGL in software
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
