@@ -71,6 +71,7 @@ async function boot() {
   A.refreshCarrierFilter();
   connect();
   setInterval(() => { M.sweepStale(); renderStream(); renderClock(); }, 1000);
+  setInterval(() => document.body.classList.toggle('blink'), 600); // flashing alarms, sounding, stream down
   setInterval(updateZones, 30000);
   // Corridors, zones, carriers and vehicles change rarely: re-read them every minute.
   setInterval(async () => { try { await loadStatic(); M.setCorridors([...S.corridors.values()]); updateZones(); A.refreshCarrierFilter(); } catch (e) { console.warn('reload', e); } }, 60000);
@@ -250,9 +251,13 @@ function renderLegend() {
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 
 // ---- selection ----
+// tripsOf returns the vehicle's trips, cached for a minute.
 async function tripsOf(vid) {
-  if (!S.trips.has(vid)) S.trips.set(vid, api('/v1/trips?vehicle_id=' + encodeURIComponent(vid)).catch(() => []));
-  return S.trips.get(vid);
+  const c = S.trips.get(vid);
+  if (c && Date.now() - c.at < 60000) return c.p;
+  const p = api('/v1/trips?vehicle_id=' + encodeURIComponent(vid)).catch(() => []);
+  S.trips.set(vid, { at: Date.now(), p });
+  return p;
 }
 function selectVehicle(vid) {
   S.selected = vid;

@@ -188,7 +188,11 @@ export function upsert(st) {
 export function replaceAll(states) {
   const keep = new Set();
   for (const st of states) {
-    const v = entry(st); v.st = st; v.stale = Date.now() - Date.parse(st.ts) > offlineMs; keep.add(st.vehicle_id);
+    const v = entry(st);
+    // A stream event may have brought a newer state while the snapshot was on its way.
+    if (v.st === st || Date.parse(st.updated_at) >= Date.parse(v.st.updated_at)) v.st = st;
+    v.stale = Date.now() - Date.parse(v.st.ts) > offlineMs;
+    keep.add(st.vehicle_id);
   }
   for (const id of V.keys()) if (!keep.has(id)) V.delete(id);
   pending.clear();

@@ -198,8 +198,14 @@ function at(pts, tm) {
   return { t: tm, lon: a.lon + (b.lon - a.lon) * f, lat: a.lat + (b.lat - a.lat) * f, v: a.v, h: a.h };
 }
 
-function seek(tm) {
+let lastDraw = 0;
+// seek moves the replay clock to tm and redraws; while playing, the map and chart are redrawn at
+// most 10 times a second (the clock itself stays exact: playback is proportional to real time).
+function seek(tm, playing = false) {
   state.simT = Math.max(state.t0, Math.min(state.t1, tm));
+  const now = performance.now();
+  if (playing && now - lastDraw < 100 && state.simT < state.t1) return;
+  lastDraw = now;
   const pos = [];
   for (const v of R.vs) { const p = at(v.pts, state.simT); if (p) pos.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [p.lon, p.lat] }, properties: { id: v.id } }); }
   M.setReplayPositions(pos);
@@ -211,7 +217,7 @@ function seek(tm) {
 
 function frame(now) {
   if (!state.playing) return;
-  seek(state.simT + (now - lastReal) * state.speed);
+  seek(state.simT + (now - lastReal) * state.speed, true);
   lastReal = now;
   if (state.simT >= state.t1) { stop(); return; }
   raf = requestAnimationFrame(frame);

@@ -9,7 +9,7 @@ import { launch, api, until, makeDeviation } from './harness.mjs';
 
 const URL = process.env.CORRIDOR_URL, TOKEN = process.env.CORRIDOR_TOKEN, OUT = process.env.ARTIFACTS || '.';
 
-test('monitoring screen end to end', { timeout: 300_000 }, async (t) => {
+test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
   const { browser, page, errors } = await launch({ locale: 'en-US' });
   t.after(() => browser.close());
   // Steps run in order; after a failure the rest are skipped (they depend on it).
@@ -106,9 +106,9 @@ test('monitoring screen end to end', { timeout: 300_000 }, async (t) => {
     const b = await page.evaluate(() => ({ sim: window.__corridor.replay.simT, real: performance.now() }));
     const ratio = (b.sim - a.sim) / (b.real - a.real);
     assert.ok(ratio > 10 && ratio < 22, `playback ran at ${ratio.toFixed(1)}×`);
+    await page.click('#rp-play'); // pause
     assert.ok(await page.locator('#rp-marks .mk.alarm').count() >= 1, 'alarm marks on the timeline');
     await page.screenshot({ path: `${OUT}/replay-en.png` });
-    await page.click('#rp-play');
   });
 
   await step('switch to Chinese', async () => {
