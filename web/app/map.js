@@ -91,7 +91,7 @@ export function initMap(container, onVehicleClick) {
       'circle-color': RANK_COLOR, 'circle-opacity': 0.85, 'circle-stroke-color': '#0b1220', 'circle-stroke-width': 2,
       'circle-radius': ['interpolate', ['linear'], ['get', 'point_count'], 2, 10, 100, 18, 10000, 34] } },
     { id: 'veh-pt', type: 'circle', source: 'veh', filter: ['!', ['has', 'point_count']], paint: {
-      'circle-color': STATUS_COLOR, 'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 4, 14, 8],
+      'circle-color': STATUS_COLOR, 'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 4.5, 14, 9],
       'circle-stroke-color': '#0b1220', 'circle-stroke-width': 1.2 } },
     { id: 'veh-head', type: 'symbol', source: 'veh', filter: ['all', ['!', ['has', 'point_count']], ['has', 'h']], minzoom: 11,
       layout: { 'icon-image': 'arrow', 'icon-size': 0.5, 'icon-rotate': ['get', 'h'], 'icon-rotation-alignment': 'map', 'icon-allow-overlap': true, 'icon-ignore-placement': true, 'icon-offset': [0, -22] } },
