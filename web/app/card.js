@@ -47,7 +47,7 @@ async function render() {
     <div class="card-main">
       <div class="plate-big">${esc(ctx.plate(vid))}</div>
       <div class="card-sub">${esc(ctx.carrierName(st.carrier_id || (vehicleRes || {}).carrier_id))} · <code>${esc(vid)}</code></div>
-      ${cargo ? `<div class="cargo">${placard(cargo.hazard_class)}<div><b>UN ${esc(cargo.un_number)}</b> · ${t('card.cargo')} ${esc(cargo.hazard_class)}<br>${esc(cargo.description || '')}${cargo.quantity_kg ? ` · ${Math.round(cargo.quantity_kg).toLocaleString()} ${t('card.quantity')}` : ''}</div></div>` : ''}
+      ${cargo ? `<div class="cargo">${placard(cargo.hazard_class)}<div><b>UN ${esc(cargo.un_number)}</b> · ${t('card.class')} ${esc(cargo.hazard_class)}<br>${esc(cargo.description || '')}${cargo.quantity_kg ? ` · ${Math.round(cargo.quantity_kg).toLocaleString()} ${t('card.quantity')}` : ''}</div></div>` : ''}
       <button type="button" class="replay-btn small">${t('card.replay')}</button>
     </div>
     <dl class="facts">

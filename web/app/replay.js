@@ -158,7 +158,7 @@ function drawMarks() {
   for (const v of R.vs) {
     for (const a of v.alarms) {
       const x = Math.max(state.t0, Date.parse(a.raised_at));
-      html += `<span class="mk alarm sev-${a.severity}" style="left:${pct(x)}" title="${t('kind.' + a.kind)} ${fmtDateTime(a.raised_at)}" data-t="${x}">▲</span>`;
+      html += `<span class="mk mk-alarm sev-${a.severity}" style="left:${pct(x)}" title="${t('kind.' + a.kind)} ${fmtDateTime(a.raised_at)}" data-t="${x}">▲</span>`;
     }
     for (const s of stops(v.pts)) html += `<span class="mk stop" style="left:${pct(s.t)};width:calc(${pct(s.end)} - ${pct(s.t)})" title="${fmtTime(s.t)}–${fmtTime(s.end)}" data-t="${s.t}"></span>`;
   }
@@ -179,7 +179,7 @@ function drawChart() {
   plot = new uPlot({
     width: Math.max(300, el.clientWidth), height: Math.max(80, el.clientHeight - 4), legend: { show: false },
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(60, Math.ceil((hi || 0) * 1.1 / 10) * 10)] } },
-    axes: [{ stroke: '#8fa3bf', grid: { stroke: '#1c2a40' }, values: (u, vals) => vals.map((v) => fmtTime(v * 1000).slice(0, 5)) },
+    axes: [{ stroke: '#8fa3bf', grid: { stroke: '#1c2a40' }, values: (u, vals, ax, space, incr) => vals.map((v) => (incr < 60 ? fmtTime(v * 1000) : fmtTime(v * 1000).slice(0, 5))) },
       { stroke: '#8fa3bf', grid: { stroke: '#1c2a40' }, size: 40, label: t('replay.speed'), labelSize: 14 }],
     series: [{}, ...R.vs.map((v) => ({ label: v.id, stroke: v.color, width: 1.5, spanGaps: true, points: { show: false } }))],
     hooks: { draw: [cursorLine] },

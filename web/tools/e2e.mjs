@@ -107,7 +107,7 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     const ratio = (b.sim - a.sim) / (b.real - a.real);
     assert.ok(ratio > 10 && ratio < 22, `playback ran at ${ratio.toFixed(1)}×`);
     await page.click('#rp-play'); // pause
-    assert.ok(await page.locator('#rp-marks .mk.alarm').count() >= 1, 'alarm marks on the timeline');
+    assert.ok(await page.locator('#rp-marks .mk-alarm').count() >= 1, 'alarm marks on the timeline');
     await page.screenshot({ path: `${OUT}/replay-en.png` });
   });
 
