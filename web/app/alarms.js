@@ -68,14 +68,12 @@ function tick() {
 function renderMute() { document.getElementById('mute').textContent = muted ? t('alarms.unmute') : t('alarms.mute'); }
 
 function fillFilters() {
-  const keep = (id) => document.getElementById(id).value;
   const opts = (id, list) => {
     const el = document.getElementById(id), v = el.value;
     el.innerHTML = '';
     for (const [val, label] of list) { const o = document.createElement('option'); o.value = val; o.textContent = label; el.append(o); }
     if (v && [...el.options].some((o) => o.value === v)) el.value = v;
   };
-  keep('f-kind');
   opts('f-kind', [['', t('alarms.allkinds')], ...KINDS.map((k) => [k, t('kind.' + k)])]);
   opts('f-state', [['unresolved', t('alarms.unresolved')], ['open', t('state.open')], ['acknowledged', t('state.acknowledged')], ['resolved', t('state.resolved')], ['', t('state.all')]]);
   opts('f-carrier', [['', t('alarms.allcarriers')], ...ctx.carriers().map((c) => [c.id, c.name])]);

@@ -170,16 +170,17 @@ function feature(v) {
 
 function entry(st) {
   let v = V.get(st.vehicle_id);
-  if (!v) { v = { n: nextN++, st, crit: false, stale: false, src: null }; V.set(st.vehicle_id, v); }
+  if (!v) { v = { n: nextN++, st, u: Date.parse(st.updated_at), t: Date.parse(st.ts), crit: false, stale: false, src: null }; V.set(st.vehicle_id, v); }
   return v;
 }
 
 // upsert records a vehicle's new state; the map shows it at the next animation frame.
 export function upsert(st) {
   const v = entry(st);
-  if (v.st !== st && Date.parse(st.updated_at) < Date.parse(v.st.updated_at)) return;
-  v.st = st;
-  v.stale = Date.now() - Date.parse(st.ts) > offlineMs;
+  const u = Date.parse(st.updated_at);
+  if (v.st !== st && u < v.u) return;
+  v.st = st; v.u = u; v.t = Date.parse(st.ts);
+  v.stale = Date.now() - v.t > offlineMs;
   pending.add(st.vehicle_id);
   schedule();
 }
@@ -190,8 +191,9 @@ export function replaceAll(states) {
   for (const st of states) {
     const v = entry(st);
     // A stream event may have brought a newer state while the snapshot was on its way.
-    if (v.st === st || Date.parse(st.updated_at) >= Date.parse(v.st.updated_at)) v.st = st;
-    v.stale = Date.now() - Date.parse(v.st.ts) > offlineMs;
+    const u = Date.parse(st.updated_at);
+    if (v.st === st || u >= v.u) { v.st = st; v.u = u; v.t = Date.parse(st.ts); }
+    v.stale = Date.now() - v.t > offlineMs;
     keep.add(st.vehicle_id);
   }
   for (const id of V.keys()) if (!keep.has(id)) V.delete(id);
@@ -272,7 +274,7 @@ function flush(now) {
 // sweepStale re-marks vehicles whose last fix crossed the offline threshold (once a second).
 export function sweepStale(now = Date.now()) {
   for (const [id, v] of V) {
-    const s = now - Date.parse(v.st.ts) > offlineMs;
+    const s = now - v.t > offlineMs;
     if (s !== v.stale) { v.stale = s; pending.add(id); }
   }
   if (pending.size) schedule();
