@@ -39,6 +39,9 @@ type Config struct {
 // ConfigFor builds the page configuration from a location, the offline threshold, the base map
 // URL and the version.
 func ConfigFor(loc *time.Location, offlineAfter time.Duration, basemapURL, version string) Config {
+	if loc == nil {
+		loc = time.UTC
+	}
 	_, off := time.Now().In(loc).Zone()
 	return Config{Timezone: loc.String(), UTCOffsetMinutes: off / 60, OfflineAfterSeconds: offlineAfter.Seconds(),
 		BasemapURL: basemapURL, Version: version}
