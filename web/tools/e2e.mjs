@@ -43,6 +43,8 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     const item = page.locator(`li.alarm[data-id="${alarmID}"]`);
     await item.waitFor({ timeout: 20_000 });
     assert.match(await item.getAttribute('class'), /sev-critical.*flash|flash/);
+    // A vehicle with an unresolved critical alarm is drawn in its own layer, never clustered.
+    await page.waitForFunction(() => window.__corridor.map.vehicles().get('webtest-1')?.src === 'vcrit');
     await page.waitForSelector('#sounding:not([hidden])');
     const beeps0 = await page.evaluate(() => window.__corridor.sound.beeps);
     await page.waitForFunction((b) => window.__corridor.sound.beeps > b, beeps0, { timeout: 5000 });
@@ -89,6 +91,15 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     }
     const missing = await page.evaluate((ids) => ids.filter((id) => !window.__corridor.alarms.all().has(id)), [...server]);
     assert.deepEqual(missing, []);
+  });
+
+  await step('the carrier list filters the map and the KPIs', async () => {
+    await page.click('#carrier-list li[data-carrier="cs-chem"]');
+    await page.waitForFunction(() => document.querySelector('[data-kpi=total] .v').textContent === '7');
+    const shown = await page.evaluate(() => [...window.__corridor.map.vehicles().values()].filter((v) => v.src).map((v) => v.st.carrier_id));
+    assert.ok(shown.length > 0 && shown.every((c) => c === 'cs-chem'), `shown: ${shown}`);
+    await page.click('#carrier-list li[data-carrier=""]');
+    await page.waitForFunction(() => [...window.__corridor.map.vehicles().values()].some((v) => v.src && v.st.carrier_id !== 'cs-chem'));
   });
 
   await step('replay a track at 16×', async () => {
