@@ -236,6 +236,7 @@ function redraw() {
 // fleet a few flushes a second show every move (each vehicle reports about once a second) at a
 // fraction of the cost of one per frame.
 let minFlushMs = 0, lastFlush = 0;
+const MAX_PER_FLUSH = 20000;
 export function setMinFlushInterval(ms) { minFlushMs = ms; }
 function autoInterval() { return minFlushMs || (V.size > 2000 ? 400 : 0); }
 
@@ -253,7 +254,13 @@ function flush(now) {
   lastFlush = now;
   const t0 = performance.now();
   const diff = { veh: { add: [], remove: [] }, vcrit: { add: [], remove: [] } };
+  // At most MAX_PER_FLUSH vehicles per flush, so that one flush never becomes a long task; the
+  // rest stay pending for the next one.
+  let k = 0, selMoved = false;
   for (const id of pending) {
+    if (k++ >= MAX_PER_FLUSH) break;
+    pending.delete(id);
+    if (id === selected) selMoved = true;
     const v = V.get(id);
     if (!v) continue;
     const target = visible(v) ? (v.crit ? 'vcrit' : 'veh') : null;
@@ -261,12 +268,12 @@ function flush(now) {
     if (target) diff[target].add.push(feature(v));
     v.src = target;
   }
-  stats.updated += pending.size;
-  pending.clear();
+  stats.updated += Math.min(k, MAX_PER_FLUSH);
+  if (pending.size) schedule();
   for (const s of ['veh', 'vcrit']) {
     if (diff[s].add.length || diff[s].remove.length) map.getSource(s).updateData(diff[s]);
   }
-  updateSelection();
+  if (selMoved) updateSelection();
   const dt = performance.now() - t0;
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);
 }
