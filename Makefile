@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10000x
 LONG_FUZZTIME ?= 1000000x
 
-.PHONY: run build services test unit fuzz-short fuzz bench chaos lint clean
+.PHONY: run build services test unit fuzz-short fuzz bench chaos lint clean web bench-web
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/corridor
@@ -51,6 +51,14 @@ CHAOS_ARGS ?=
 chaos: services build
 	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
 	$(BIN) chaos $(CHAOS_ARGS)
+
+# Vendor the screen's front-end packages from npm into web/vendor (committed; the build needs no network).
+web:
+	@bash scripts/web-vendor.sh
+
+# Render benchmark of the monitoring screen: frame times at 10k and 100k vehicles in headless chromium.
+bench-web: services
+	@WEB_TEST_MODE=bench bash scripts/web-test.sh
 
 clean:
 	rm -rf bin data

@@ -19,5 +19,7 @@ echo "== go vet"
 $GO vet ./...
 echo "== go test"
 $GO test -count=1 -timeout 8m ./...
+echo "== browser test of the monitoring screen (headless chromium)"
+if [ "${CORRIDOR_SKIP_WEB_TEST:-}" = 1 ]; then echo "skipped (CORRIDOR_SKIP_WEB_TEST=1)"; else bash scripts/web-test.sh; fi
 echo "== short fuzz runs ($FUZZTIME executions each)"
 bash scripts/fuzz.sh "$FUZZTIME"

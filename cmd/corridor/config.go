@@ -39,6 +39,7 @@ type Config struct {
 	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
 	Supervision SupervisionConfig
 	Uplink      uplinkConfig // JT/T 809, role uplink
+	BasemapURL  string       // CORRIDOR_BASEMAP_URL: optional raster tiles under the screen's offline map
 }
 
 // APIConfig holds the HTTP API's limits (see loadAPIConfig).
@@ -68,6 +69,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:         env("CORRIDOR_HTTP_ADDR", ":8080"),
 		AdminToken:       env("CORRIDOR_ADMIN_TOKEN", ""),
 		LogFormat:        env("CORRIDOR_LOG_FORMAT", "json"),
+		BasemapURL:       env("CORRIDOR_BASEMAP_URL", ""),
 		Roles:            map[string]bool{},
 	}
 	// CORRIDOR_JT808_ADDR: set but empty disables the gateway.
@@ -111,6 +113,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (%v)", a.name, a.v, err))
 		}
+	}
+	if c.BasemapURL != "" && !(strings.HasPrefix(c.BasemapURL, "http://") || strings.HasPrefix(c.BasemapURL, "https://") || strings.HasPrefix(c.BasemapURL, "/")) ||
+		c.BasemapURL != "" && !strings.Contains(c.BasemapURL, "{z}") {
+		errs = append(errs, fmt.Errorf("CORRIDOR_BASEMAP_URL: %q is not a raster tile URL template with {z}/{x}/{y}", c.BasemapURL))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("CORRIDOR_ADMIN_TOKEN: must be at least 16 characters"))

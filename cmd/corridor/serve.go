@@ -27,6 +27,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/tracking"
+	"github.com/corridor-dev/corridor/web"
 )
 
 // app is a running `corridor serve`; tests start one in-process with startApp.
@@ -220,6 +221,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 			Log:        log.With("role", "api"),
 			Metrics:    a.reg,
 			Gatherer:   a.reg,
+			Web:        web.Handler(web.ConfigFor(cfg.Rules.Location, cfg.Rules.OfflineAfter, cfg.BasemapURL, version)),
 
 			RateLimit:        cfg.API.RateLimit,
 			RateLimitPerAddr: cfg.API.RateLimitPerAddr,

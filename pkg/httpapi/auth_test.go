@@ -165,6 +165,7 @@ func matrix() []matrixCase {
 		{"POST", "/v1/duty-checks/{id}/answer", func(e *env, _ string) (string, any) {
 			return "/v1/duty-checks/" + e.freshDutyCheck() + "/answer", map[string]any{"answer": "on duty"}
 		}, expect(fb, roleAdmin, ok, roleSafety, ok)},
+		{"GET", "/v1/me", fixed("/v1/me", nil), expect(ok)},
 	}
 }
 

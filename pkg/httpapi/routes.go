@@ -37,6 +37,8 @@ func (s *server) routes() {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.limitByKey())
 
+		r.With(s.allow(anyRole...)).Get("/me", s.handleMe())
+
 		r.With(s.allow(adminOnly...)).Post("/api-keys", s.handleAPIKeyCreate())
 		r.With(s.allow(adminOnly...)).Get("/api-keys", s.handleAPIKeyList())
 		r.With(s.allow(adminOnly...)).Delete("/api-keys/{id}", s.handleAPIKeyRevoke())

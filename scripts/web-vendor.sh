@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# web-vendor.sh — `make web`: installs the pinned front-end packages (web/tools/package-lock.json)
+# with npm and copies the files the screen loads into web/vendor/ (committed, so that building the
+# binary needs no network). Run it after changing a version in web/tools/package.json.
+set -euo pipefail
+cd "$(dirname "$0")/../web/tools"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+V=../vendor
+rm -rf "$V" && mkdir -p "$V/maplibre-gl" "$V/uplot"
+M=node_modules/maplibre-gl
+# MapLibre GL JS 6 is an ES module that starts its worker from ./maplibre-gl-worker.mjs beside it.
+cp "$M/dist/maplibre-gl.mjs" "$M/dist/maplibre-gl-worker.mjs" "$M/dist/maplibre-gl.css" "$V/maplibre-gl/"
+cp "$M/LICENSE.txt" "$V/maplibre-gl/LICENSE.txt"
+U=node_modules/uplot
+cp "$U/dist/uPlot.esm.js" "$U/dist/uPlot.min.css" "$V/uplot/"
+cp "$U/LICENSE" "$V/uplot/LICENSE"
+{
+  echo "Vendored by scripts/web-vendor.sh (make web) from npm; do not edit."
+  for p in maplibre-gl uplot; do
+    node -e "const p=require('./node_modules/$p/package.json');console.log(p.name+' '+p.version+' '+p.license)"
+  done
+} > "$V/VERSIONS.txt"
+du -sh "$V"/*

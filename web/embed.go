@@ -1,0 +1,104 @@
+// Package web is the monitoring screen (issue 9): a page and its scripts, styles, base map and
+// vendored front-end libraries, embedded into the binary so that the screen works on a network
+// with no internet. Handler serves the page at / (with its configuration inline) and the files
+// under /web/.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed index.html app basemap vendor
+var files embed.FS
+
+// FS is the screen's files: index.html, app/, basemap/ and vendor/.
+var FS fs.FS = files
+
+// Config is what the page needs from the server's configuration; it is written into the page.
+type Config struct {
+	// Timezone is the IANA name of CORRIDOR_TIMEZONE (times and zone schedules are shown in it).
+	Timezone string `json:"timezone"`
+	// UTCOffsetMinutes is the zone's current offset, for a browser that does not know Timezone.
+	UTCOffsetMinutes int `json:"utc_offset_minutes"`
+	// OfflineAfterSeconds is CORRIDOR_OFFLINE_AFTER: a vehicle whose last fix is older is drawn grey.
+	OfflineAfterSeconds float64 `json:"offline_after_s"`
+	// BasemapURL is CORRIDOR_BASEMAP_URL: an optional raster tile URL template ({z}/{x}/{y}) drawn
+	// under the bundled offline base map; empty: the bundled map only.
+	BasemapURL string `json:"basemap_url"`
+	// Version is the binary's version, shown in the page footer.
+	Version string `json:"version"`
+}
+
+// ConfigFor builds the page configuration from a location, the offline threshold, the base map
+// URL and the version.
+func ConfigFor(loc *time.Location, offlineAfter time.Duration, basemapURL, version string) Config {
+	if loc == nil {
+		loc = time.UTC
+	}
+	_, off := time.Now().In(loc).Zone()
+	return Config{Timezone: loc.String(), UTCOffsetMinutes: off / 60, OfflineAfterSeconds: offlineAfter.Seconds(),
+		BasemapURL: basemapURL, Version: version}
+}
+
+// Handler serves GET / (the page, with c inline as window.CORRIDOR_CONFIG) and GET /web/<file>.
+// The page needs no token; the API calls it makes carry the one the user signs in with.
+func Handler(c Config) http.Handler {
+	page, err := renderIndex(c)
+	if err != nil {
+		panic(err) // index.html is embedded: a template error is a build error
+	}
+	static := http.StripPrefix("/web/", http.FileServerFS(files))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if r.URL.Path == "/" || r.URL.Path == "/index.html" {
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			h.Set("Cache-Control", "no-cache")
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: *; connect-src 'self' *; worker-src 'self' blob:; child-src blob:")
+			_, _ = w.Write(page)
+			return
+		}
+		name := strings.TrimPrefix(r.URL.Path, "/web/")
+		if name == r.URL.Path || name == "" || strings.HasSuffix(name, "/") || name == "index.html" {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.HasSuffix(name, ".mjs") {
+			h.Set("Content-Type", "text/javascript; charset=utf-8")
+		}
+		// Vendored files change only with the binary; the app's files are revalidated.
+		if strings.HasPrefix(name, "vendor/") {
+			h.Set("Cache-Control", "public, max-age=86400")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		static.ServeHTTP(w, r)
+	})
+}
+
+func renderIndex(c Config) ([]byte, error) {
+	src, err := files.ReadFile("index.html")
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New("index").Parse(string(src))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, struct{ Config template.JS }{template.JS(cfg)}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,141 @@
+// e2e.mjs — the monitoring screen's browser test (run by scripts/web-test.sh, which starts
+// `corridor serve --demo` and sets CORRIDOR_URL, CORRIDOR_TOKEN and ARTIFACTS).
+// Headless Debian chromium driven by playwright-core: sign in, vehicles move, a deviation alarm
+// appears and sounds, acknowledge and resolve it, the stream drops and resumes with no alarm lost,
+// a track replays at 16×, the screen switches to Chinese. Screenshots go to $ARTIFACTS.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, api, until, makeDeviation } from './harness.mjs';
+
+const URL = process.env.CORRIDOR_URL, TOKEN = process.env.CORRIDOR_TOKEN, OUT = process.env.ARTIFACTS || '.';
+
+test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
+  const { browser, page, errors } = await launch({ locale: 'en-US' });
+  t.after(() => browser.close());
+  // Steps run in order; after a failure the rest are skipped (they depend on it).
+  let failed = false;
+  const step = (name, fn) => t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+    try { await fn(); } catch (e) { failed = true; await page.screenshot({ path: `${OUT}/failed.png` }).catch(() => {}); throw e; }
+  });
+
+  await step('sign in with a pasted token', async () => {
+    await page.goto(URL + '/');
+    await page.fill('#token', 'not-a-token');
+    await page.click('#signin-form button[type=submit]');
+    await page.waitForSelector('#signin-error:text("not accepted")');
+    await page.fill('#token', TOKEN);
+    await page.click('#signin-form button[type=submit]');
+    await page.waitForSelector('#app:not([hidden])');
+    await page.waitForFunction(() => document.querySelector('#stream-state')?.dataset.state === 'live');
+  });
+
+  await step('vehicles appear and move', async () => {
+    await page.waitForFunction(() => window.__corridor.map.vehicles().size >= 10, null, { timeout: 20_000 });
+    const before = await page.evaluate(() => Object.fromEntries([...window.__corridor.map.vehicles()].map(([id, v]) => [id, v.st.ts])));
+    await page.waitForFunction((b) => [...window.__corridor.map.vehicles()].some(([id, v]) => b[id] && v.st.ts !== b[id]), before, { timeout: 30_000 });
+    const kpi = await page.textContent('[data-kpi=total] .v');
+    assert.ok(+kpi >= 18, `KPI total ${kpi}`);
+  });
+
+  let alarmID;
+  await step('a deviation alarm appears and sounds', async () => {
+    alarmID = await makeDeviation(URL, TOKEN, 'webtest-1');
+    const item = page.locator(`li.alarm[data-id="${alarmID}"]`);
+    await item.waitFor({ timeout: 20_000 });
+    assert.match(await item.getAttribute('class'), /sev-critical.*flash|flash/);
+    // A vehicle with an unresolved critical alarm is drawn in its own layer, never clustered.
+    await page.waitForFunction(() => window.__corridor.map.vehicles().get('webtest-1')?.src === 'vcrit');
+    await page.waitForSelector('#sounding:not([hidden])');
+    const beeps0 = await page.evaluate(() => window.__corridor.sound.beeps);
+    await page.waitForFunction((b) => window.__corridor.sound.beeps > b, beeps0, { timeout: 5000 });
+    const audio = await page.evaluate(() => window.__corridor.sound.sounding);
+    assert.equal(audio, true);
+    // The wall layout with a demo truck's card open (the overview stays where it is).
+    await page.evaluate(() => window.__corridor.selectVehicle('csc-101'));
+    await page.waitForSelector('#card .plate-big');
+    await page.screenshot({ path: `${OUT}/wall-en.png` });
+  });
+
+  await step('acknowledge and resolve it with a disposal and a note', async () => {
+    const item = page.locator(`li.alarm[data-id="${alarmID}"]`);
+    await item.locator('button.ack').click();
+    await page.waitForSelector(`li.alarm[data-id="${alarmID}"][data-state=acknowledged]`);
+    const acked = await api(URL, TOKEN, 'GET', `/v1/alarms/${alarmID}`);
+    assert.equal(acked.state, 'acknowledged');
+    assert.ok(acked.acknowledged_by);
+    await page.locator(`li.alarm[data-id="${alarmID}"] button.resolve`).click();
+    await page.selectOption('#disposal', 'false_alarm');
+    await page.fill('#resolve-note', 'browser test: driver confirmed a wrong turn');
+    await page.click('#resolve-form button[type=submit]');
+    await page.waitForFunction((id) => window.__corridor.alarms.all().get(id)?.state === 'resolved', alarmID);
+    const resolved = await api(URL, TOKEN, 'GET', `/v1/alarms/${alarmID}`);
+    assert.equal(resolved.state, 'resolved');
+    assert.match(resolved.note, /wrong turn/);
+    await page.selectOption('#f-state', 'resolved');
+    await page.locator(`li.alarm[data-id="${alarmID}"]`).waitFor();
+    await page.selectOption('#f-state', 'unresolved');
+  });
+
+  await step('the stream drops and resumes with no alarm lost', async () => {
+    await page.evaluate(() => window.__corridor.dropStream(60_000));
+    await page.waitForFunction(() => document.querySelector('#stream-state').dataset.state === 'down');
+    const missedID = await makeDeviation(URL, TOKEN, 'webtest-2');
+    assert.equal(await page.evaluate((id) => window.__corridor.alarms.all().has(id), missedID), false, 'alarm seen while the stream was down');
+    await page.evaluate(() => window.__corridor.connect());
+    await page.waitForFunction(() => document.querySelector('#stream-state').dataset.state === 'live');
+    await page.locator(`li.alarm[data-id="${missedID}"]`).waitFor({ timeout: 10_000 });
+    // Every unresolved alarm on the server is in the queue.
+    const server = new Set();
+    for (const q of ['state=open', 'state=acknowledged']) {
+      for (const a of (await api(URL, TOKEN, 'GET', `/v1/alarms?limit=1000&${q}`)).alarms) server.add(a.id);
+    }
+    const missing = await page.evaluate((ids) => ids.filter((id) => !window.__corridor.alarms.all().has(id)), [...server]);
+    assert.deepEqual(missing, []);
+  });
+
+  await step('the carrier list filters the map and the KPIs', async () => {
+    await page.click('#carrier-list li[data-carrier="cs-chem"]');
+    await page.waitForFunction(() => document.querySelector('[data-kpi=total] .v').textContent === '7');
+    const shown = await page.evaluate(() => [...window.__corridor.map.vehicles().values()].filter((v) => v.src).map((v) => v.st.carrier_id));
+    assert.ok(shown.length > 0 && shown.every((c) => c === 'cs-chem'), `shown: ${shown}`);
+    await page.click('#carrier-list li[data-carrier=""]');
+    await page.waitForFunction(() => [...window.__corridor.map.vehicles().values()].some((v) => v.src && v.st.carrier_id !== 'cs-chem'));
+  });
+
+  await step('replay a track at 16×', async () => {
+    await page.locator('li.alarm[data-vehicle="webtest-2"]').first().click();
+    await page.waitForSelector('#card .plate-big');
+    await page.evaluate(() => { window.__corridor.S.selected = 'webtest-1'; });
+    await page.click('#card .replay-btn');
+    await page.fill('#rp-ids', 'webtest-1, webtest-2');
+    await page.click('#rp-load');
+    await page.waitForFunction(() => window.__corridor.replay.loaded && window.__corridor.replay.fixes >= 16);
+    await page.selectOption('#rp-speed', '16');
+    await page.click('#rp-play');
+    const a = await page.evaluate(() => ({ sim: window.__corridor.replay.simT, real: performance.now() }));
+    await page.waitForTimeout(1500); // playback is time-proportional: measure it over real time
+    const b = await page.evaluate(() => ({ sim: window.__corridor.replay.simT, real: performance.now() }));
+    const ratio = (b.sim - a.sim) / (b.real - a.real);
+    assert.ok(ratio > 10 && ratio < 22, `playback ran at ${ratio.toFixed(1)}×`);
+    await page.click('#rp-play'); // pause
+    assert.ok(await page.locator('#rp-marks .mk-alarm').count() >= 1, 'alarm marks on the timeline');
+    await page.screenshot({ path: `${OUT}/replay-en.png` });
+  });
+
+  await step('switch to Chinese', async () => {
+    await page.click('#top .lang-toggle');
+    await page.waitForFunction(() => document.documentElement.lang === 'zh-CN');
+    assert.match(await page.textContent('#alarms h2'), /报警队列/);
+    assert.match(await page.textContent('[data-kpi=total] .k'), /车辆总数/);
+    await page.click('#rp-close');
+    await page.screenshot({ path: `${OUT}/wall-zh.png` });
+    await page.setViewportSize({ width: 1366, height: 768 }); // a laptop
+    await page.screenshot({ path: `${OUT}/laptop-zh.png` });
+    // Remembered across a reload, and the token survives in this tab.
+    await page.reload();
+    await page.waitForSelector('#app:not([hidden])');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  });
+
+  if (!failed) assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)) /* the wrong token tried first */, [], 'page errors');
+});
