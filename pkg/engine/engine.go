@@ -71,7 +71,7 @@ type Engine struct {
 	health  health
 	poison  map[uint64]string        // stream sequences whose processing panicked, with why
 	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
-	owned   atomic.Int64 // partitions held (0 or 1 while there is one partition)
+	owned   atomic.Int64             // partitions held (0 or 1 while there is one partition)
 }
 
 // New builds an engine; Run starts it.
