@@ -197,7 +197,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer bg.Done()
 		e.runOutbox(ctx)
 	}()
-	e.ready.Store(true)
+	// Ready once consuming (runPartition) or standing by.
 	e.metrics.healthy.Set(1)
 	defer e.ready.Store(false)
 	standby := false
@@ -218,6 +218,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				standby = true
 			}
 			e.metrics.partitions.Set(0)
+			e.ready.Store(true)
 			sleep(ctx, time.Second)
 			continue
 		}

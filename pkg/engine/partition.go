@@ -43,6 +43,7 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 		return fmt.Errorf("restore: %w", err)
 	}
 	e.recovered()
+	e.ready.Store(true)
 	lastTick, lastCheckpoint := time.Time{}, time.Now()
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
