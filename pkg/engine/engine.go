@@ -71,7 +71,7 @@ type Engine struct {
 	health  health
 	poison  map[uint64]string        // stream sequences whose processing panicked, with why
 	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
-	owned   atomic.Int64 // partitions held (0 or 1 while there is one partition)
+	owned   atomic.Int64             // partitions held (0 or 1 while there is one partition)
 }
 
 // New builds an engine; Run starts it.
@@ -197,7 +197,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer bg.Done()
 		e.runOutbox(ctx)
 	}()
-	e.ready.Store(true)
+	// Ready once consuming (runPartition) or standing by.
 	e.metrics.healthy.Set(1)
 	defer e.ready.Store(false)
 	standby := false
@@ -218,6 +218,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				standby = true
 			}
 			e.metrics.partitions.Set(0)
+			e.ready.Store(true)
 			sleep(ctx, time.Second)
 			continue
 		}

@@ -43,6 +43,7 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 		return fmt.Errorf("restore: %w", err)
 	}
 	e.recovered()
+	e.ready.Store(true)
 	lastTick, lastCheckpoint := time.Time{}, time.Now()
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -53,23 +54,9 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if now := e.cfg.Now(); now.Sub(lastTick) >= e.cfg.TickEvery {
-			lastTick = now
-			if err := e.tick(context.WithoutCancel(ctx), p, now); err != nil {
-				e.log.Error("engine: tick", "err", err)
-			}
-		}
-		if time.Since(lastCheckpoint) >= e.cfg.CheckpointEvery {
-			lastCheckpoint = time.Now()
-			if err := p.lease.Check(ctx); err != nil {
-				return fmt.Errorf("partition lease lost: %w", err)
-			}
-			if err := e.checkpoint(ctx, p); err != nil {
-				e.log.Warn("engine: checkpoint", "err", err)
-			}
-		}
 		msgs, err := e.fetch(p)
-		if err == nil && len(msgs) == 0 {
+		idle := err == nil && len(msgs) == 0
+		if idle {
 			err = e.watchdog(ctx, p)
 		}
 		if err != nil {
@@ -84,20 +71,36 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 			if rerr := e.recreate(ctx, p); rerr != nil {
 				e.log.Warn("engine: recreating the consumer", "err", rerr)
 			}
-			continue
+		} else {
+			backoff = 100 * time.Millisecond
 		}
-		backoff = 100 * time.Millisecond
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := e.runBatch(ctx, p, msgs); err != nil {
-			if errors.Is(err, errRecreate) {
+		if len(msgs) > 0 {
+			if err := e.runBatch(ctx, p, msgs); err != nil {
+				if !errors.Is(err, errRecreate) {
+					return err
+				}
 				if rerr := e.recreate(ctx, p); rerr != nil {
 					e.log.Warn("engine: recreating the consumer", "err", rerr)
 				}
-				continue
 			}
-			return err
+		}
+		// The time-driven rules run when the stream has nothing more for now (so a fix that is
+		// already there counts before a silence is judged), and at most half a period late under
+		// a steady load.
+		if now := e.cfg.Now(); (idle && now.Sub(lastTick) >= e.cfg.TickEvery) || now.Sub(lastTick) >= e.cfg.TickEvery*3/2 {
+			lastTick = now
+			if err := e.tick(context.WithoutCancel(ctx), p, now); err != nil {
+				e.log.Error("engine: tick", "err", err)
+			}
+		}
+		if time.Since(lastCheckpoint) >= e.cfg.CheckpointEvery {
+			lastCheckpoint = time.Now()
+			if err := p.lease.Check(ctx); err != nil {
+				return fmt.Errorf("partition lease lost: %w", err)
+			}
+			if err := e.checkpoint(ctx, p); err != nil {
+				e.log.Warn("engine: checkpoint", "err", err)
+			}
 		}
 	}
 	return nil

@@ -153,6 +153,22 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 			inserted[id] = true
 		}
 	}
+	// A raise that was not inserted because its alarm exists (a replay) and that this batch also
+	// clears: the clear goes to the existing alarm, by identity.
+	var lateIDs []string
+	var lateAt []time.Time
+	for id, at := range clearedHere {
+		if r := raised[id]; !inserted[r.ID] {
+			lateIDs, lateAt = append(lateIDs, r.ID), append(lateAt, at)
+		}
+	}
+	if len(lateIDs) > 0 {
+		if err := collect(tx.Query(ctx, `update alarms a set active = false, cleared_at = u.at, updated_at = now()
+			from unnest($1::uuid[], $2::timestamptz[]) as u(id, at) where a.id = u.id and a.active
+			returning `+prefixed("a.", alarmCols), lateIDs, lateAt)); err != nil {
+			return nil, err
+		}
+	}
 	// The events, in change order.
 	var out []tracking.Alarm
 	var evID, evName, evPayload []string
@@ -183,6 +199,12 @@ func writeAlarmChanges(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([
 		if inBatch[i] != nil {
 			r := raised[*inBatch[i]]
 			if !inserted[r.ID] {
+				if a, ok := clearedRows[*inBatch[i]]; ok {
+					delete(clearedRows, *inBatch[i])
+					if err := add(tracking.EventCleared, a); err != nil {
+						return nil, err
+					}
+				}
 				continue
 			}
 			a := *r

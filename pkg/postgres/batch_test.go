@@ -170,3 +170,36 @@ func TestDeviceAlarmSeverity(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayRaiseAndClearInOneBatch: a replayed batch holds the raise of an alarm that is
+// already stored and active, and its clear: the stored alarm is cleared, once, and no second
+// alarm or raised event appears. A person's acknowledgement survives the replay.
+func TestReplayRaiseAndClearInOneBatch(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	ts := time.Now().UTC().Truncate(time.Second)
+	raise := &tracking.Alarm{ID: uuid.NewString(), Kind: tracking.AlarmRouteDeviation, VehicleID: "v1", CarrierID: "c1",
+		StartedAt: ts.Add(-time.Minute), RaisedAt: ts}
+	if _, err := db.CommitBatch(ctx, &postgres.Batch{Changes: []postgres.AlarmChange{{Raise: raise}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AckAlarm(ctx, raise.ID, tracking.Actor{Name: "officer"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	clr := &postgres.AlarmClear{ID: raise.ID, VehicleID: "v1", Kind: tracking.AlarmRouteDeviation, StartedAt: raise.StartedAt, At: ts.Add(time.Minute)}
+	res, err := db.CommitBatch(ctx, &postgres.Batch{Changes: []postgres.AlarmChange{{Raise: raise}, {Clear: clr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 1 || res.Events[0].Active || res.Events[0].ID != raise.ID || res.Events[0].State != tracking.StateAcknowledged {
+		t.Fatalf("replay: %+v", res.Events)
+	}
+	var n, active, raisedEvents int
+	if err := db.Pool.QueryRow(ctx, `select count(*), count(*) filter (where active) from alarms`).Scan(&n, &active); err != nil || n != 1 || active != 0 {
+		t.Fatalf("%d alarms, %d active (%v)", n, active, err)
+	}
+	if err := db.Pool.QueryRow(ctx, `select count(*) from alarm_events where event = 'raised'`).Scan(&raisedEvents); err != nil || raisedEvents != 1 {
+		t.Fatalf("%d raised events (%v)", raisedEvents, err)
+	}
+}

@@ -127,25 +127,22 @@ func (c *Core) MarkDirty(ids []string) {
 	}
 }
 
-// mutable returns the vehicle's state to change, saving it for Rollback and marking it dirty.
+// mutable returns the vehicle's state to change, saving it for Rollback (once per batch) and
+// marking it dirty.
 func (c *Core) mutable(id string) *vehicle {
 	v := c.vs[id]
 	if c.undo != nil {
 		if _, saved := c.undo[id]; !saved {
-			if v == nil {
-				c.undo[id] = nil
-			} else {
-				old := *v
-				c.undo[id] = &old
+			c.undo[id] = v // the saved one is never changed again: the batch works on a copy
+			if v != nil {
+				cp := *v
+				v = &cp
+				c.vs[id] = v
 			}
 		}
 	}
 	if v == nil {
 		v = &vehicle{st: NewState()}
-		c.vs[id] = v
-	} else if c.undo != nil {
-		cp := *v // the saved one must not change under us
-		v = &cp
 		c.vs[id] = v
 	}
 	c.dirty[id] = struct{}{}
