@@ -67,6 +67,36 @@ func TestCheckProgressTable(t *testing.T) {
 	}
 }
 
+// FuzzCheckProgress: for any corridor and fix, CheckProgress agrees with CheckCorridor, the
+// progress lies within the corridor, and the length is the sum of Karney's geodesics.
+func FuzzCheckProgress(f *testing.F) {
+	f.Add(uint64(1), 107.0, 29.8, -1)
+	f.Add(uint64(2), 179.99, 69.0, 3)
+	f.Add(uint64(3), -0.001, -88.5, 0)
+	f.Fuzz(func(t *testing.T, seed uint64, lon, lat float64, hint int) {
+		if math.IsNaN(lon) || math.IsNaN(lat) || math.Abs(lon) > 180 || math.Abs(lat) > 89 {
+			return
+		}
+		r := rand.New(rand.NewPCG(seed, 5))
+		shape := geobench.Shape{Vertices: 1 + r.IntN(60), EdgeM: 10 + 20000*r.Float64(), MinLat: lat - 0.5, MaxLat: lat + 0.5,
+			MinLon: lon - 0.5, MaxLon: lon + 0.5, Hairpins: r.IntN(2) == 0, MinBufferM: 5, MaxBufferM: 5000}
+		c := shape.Corridor(r, "f")
+		ix := geofence.NewIndex([]geofence.Corridor{c}, nil)
+		got, ok := ix.CheckProgress("f", lon, lat, hint)
+		d, in, seg, _ := ix.CheckCorridor("f", lon, lat, hint)
+		if !ok || got.DistanceM != d || got.Within != in || got.Seg != seg {
+			t.Fatalf("CheckProgress %+v, CheckCorridor %v %v %v", got, d, in, seg)
+		}
+		want := 0.0
+		for i := 2; i+1 < len(c.Coords); i += 2 {
+			want += geo.Geodesic(c.Coords[i-2], c.Coords[i-1], c.Coords[i], c.Coords[i+1])
+		}
+		if math.Abs(got.LengthM-want) > 1e-3 || !(got.AlongM >= 0 && got.AlongM <= got.LengthM+1e-9) {
+			t.Fatalf("along %v of %v, Karney length %v", got.AlongM, got.LengthM, want)
+		}
+	})
+}
+
 // TestAgreementProgress compares the corridor length with PostGIS ST_Length(geography) and the
 // along-track distance with PostGIS. PostGIS 3.3 has no ST_LineLocatePoint for geography, so the
 // reference densifies the corridor along its great-circle edges to 20 m (ST_Segmentize on
