@@ -326,6 +326,8 @@ func (s *Server) admit(ctx context.Context, c net.Conn) bool {
 		s.connsRejected.Add(1)
 		if s.lim.log(ip) {
 			s.log.Warn("jt808 connection limit reached", "remote", c.RemoteAddr().String(), "max", s.cfg.MaxConns)
+		} else {
+			s.logsSuppressed.Add(1)
 		}
 		_ = c.Close()
 		return false
