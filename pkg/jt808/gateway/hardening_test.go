@@ -377,3 +377,39 @@ func TestLogRateLimited(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// Registration, authentication, replacement and disconnection are logged at INFO with the
+// terminal id.
+func TestOperationsLog(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	fx := start(t, Config{Log: slog.New(slog.NewTextHandler(syncWriter{&mu, &logs}, nil))})
+	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	_, code := tm.Register()
+	tm.Auth(code)
+	tm2 := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	tm2.Auth(code)
+	tm2.Conn.Close()
+	waitFor(t, "both connections closed", func() bool { return fx.srv.Stats().ConnectionsActive == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`level=INFO msg="jt808 terminal registered"`,
+		`level=INFO msg="jt808 terminal authenticated"`,
+		`level=INFO msg="jt808 session replaced by a new connection of the same terminal"`,
+		`level=INFO msg="jt808 terminal disconnected"`,
+	} {
+		found := false
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, want) && strings.Contains(line, "terminal=13812345678") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %s with the terminal id in:\n%s", want, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="jt808 terminal disconnected"`); n != 2 {
+		t.Errorf("%d disconnections logged, want 2", n)
+	}
+}
