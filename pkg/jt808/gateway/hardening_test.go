@@ -220,6 +220,10 @@ func TestRevalidate(t *testing.T) {
 		delete(v.byID, "13812345678")                                          // vehicle deleted
 		v.byID["13900000001"] = vehicle("truck-9", "carrier-b", "13900000001") // terminal moved
 	})
+	fx.srv.RevalidateVehicles(context.Background(), []string{"truck-7"}) // no session of it: nothing happens
+	s := a.Send(jt808.MsgHeartbeat, nil)
+	a.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
+	fx.srv.RevalidateVehicles(context.Background(), []string{"truck-1"})
 	fx.srv.Revalidate(context.Background())
 	for _, tm := range []*jt808test.Terminal{a, b} {
 		_ = tm.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -227,7 +231,7 @@ func TestRevalidate(t *testing.T) {
 			t.Errorf("%s: session kept after its vehicle changed", tm.Header.Phone)
 		}
 	}
-	s := c.Send(jt808.MsgHeartbeat, nil)
+	s = c.Send(jt808.MsgHeartbeat, nil)
 	c.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
 	if st := fx.srv.Stats(); st.SessionsClosedOnChange != 2 {
 		t.Errorf("stats %+v", st)
