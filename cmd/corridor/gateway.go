@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/corridor-dev/corridor/pkg/jt808/gateway"
@@ -30,9 +31,12 @@ func (a *app) startGateway(runCtx context.Context, goRun func(string, func() err
 	return nil
 }
 
-// watchVehicles calls gw.Revalidate after vehicles change (and after each reconnection of the
-// listener, which may have missed changes), at most every 200 ms.
+// watchVehicles re-resolves the gateway's sessions when vehicles change: those of each changed
+// vehicle (the notification names it), and all of them after each (re)connection of the
+// listener, which may have missed changes. At most every 200 ms.
 func watchVehicles(ctx context.Context, db *postgres.DB, gw *gateway.Server) {
+	var mu sync.Mutex
+	all, changed := false, map[string]bool{}
 	kick := make(chan struct{}, 1)
 	wake := func() {
 		select {
@@ -40,13 +44,23 @@ func watchVehicles(ctx context.Context, db *postgres.DB, gw *gateway.Server) {
 		default:
 		}
 	}
-	go db.Listen(ctx, []string{"corridor_changes"}, func(context.Context) { wake() }, func(_, payload string) {
+	go db.Listen(ctx, []string{"corridor_changes"}, func(context.Context) {
+		mu.Lock()
+		all = true
+		mu.Unlock()
+		wake()
+	}, func(_, payload string) {
 		var n struct {
 			Table string `json:"table"`
+			ID    string `json:"id"`
 		}
-		if json.Unmarshal([]byte(payload), &n) == nil && n.Table == "vehicles" {
-			wake()
+		if json.Unmarshal([]byte(payload), &n) != nil || n.Table != "vehicles" {
+			return
 		}
+		mu.Lock()
+		changed[n.ID] = true
+		mu.Unlock()
+		wake()
 	})
 	for {
 		select {
@@ -54,7 +68,18 @@ func watchVehicles(ctx context.Context, db *postgres.DB, gw *gateway.Server) {
 			return
 		case <-kick:
 		}
-		gw.Revalidate(ctx)
+		mu.Lock()
+		doAll, ids := all, make([]string, 0, len(changed))
+		for id := range changed {
+			ids = append(ids, id)
+		}
+		all, changed = false, map[string]bool{}
+		mu.Unlock()
+		if doAll {
+			gw.Revalidate(ctx)
+		} else {
+			gw.RevalidateVehicles(ctx, ids)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -326,6 +326,8 @@ func (s *Server) admit(ctx context.Context, c net.Conn) bool {
 		s.connsRejected.Add(1)
 		if s.lim.log(ip) {
 			s.log.Warn("jt808 connection limit reached", "remote", c.RemoteAddr().String(), "max", s.cfg.MaxConns)
+		} else {
+			s.logsSuppressed.Add(1)
 		}
 		_ = c.Close()
 		return false
@@ -419,7 +421,22 @@ func (s *Server) armRead(ctx context.Context, c net.Conn, deadline time.Time) bo
 // registration no longer holds, or whose vehicle (id, carrier or time offset) differs, is
 // closed, so that the terminal reconnects and authenticates again; a lookup that fails for
 // another reason leaves the session as it is.
-func (s *Server) Revalidate(ctx context.Context) {
+func (s *Server) Revalidate(ctx context.Context) { s.revalidate(ctx, nil) }
+
+// RevalidateVehicles is Revalidate for the sessions of the given vehicles only (a change
+// notification names the changed vehicle; a terminal id moving between vehicles changes both).
+func (s *Server) RevalidateVehicles(ctx context.Context, vehicleIDs []string) {
+	if len(vehicleIDs) == 0 {
+		return
+	}
+	only := make(map[string]bool, len(vehicleIDs))
+	for _, id := range vehicleIDs {
+		only[id] = true
+	}
+	s.revalidate(ctx, only)
+}
+
+func (s *Server) revalidate(ctx context.Context, only map[string]bool) {
 	type entry struct {
 		ss  *session
 		tid string
@@ -428,7 +445,9 @@ func (s *Server) Revalidate(ctx context.Context) {
 	s.mu.Lock()
 	list := make([]entry, 0, len(s.byTerminal))
 	for tid, ss := range s.byTerminal {
-		list = append(list, entry{ss, tid, ss.vehicle})
+		if only == nil || only[ss.vehicle.ID] {
+			list = append(list, entry{ss, tid, ss.vehicle})
+		}
 	}
 	s.mu.Unlock()
 	for _, e := range list {

@@ -220,6 +220,10 @@ func TestRevalidate(t *testing.T) {
 		delete(v.byID, "13812345678")                                          // vehicle deleted
 		v.byID["13900000001"] = vehicle("truck-9", "carrier-b", "13900000001") // terminal moved
 	})
+	fx.srv.RevalidateVehicles(context.Background(), []string{"truck-7"}) // no session of it: nothing happens
+	s := a.Send(jt808.MsgHeartbeat, nil)
+	a.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
+	fx.srv.RevalidateVehicles(context.Background(), []string{"truck-1"})
 	fx.srv.Revalidate(context.Background())
 	for _, tm := range []*jt808test.Terminal{a, b} {
 		_ = tm.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -227,7 +231,7 @@ func TestRevalidate(t *testing.T) {
 			t.Errorf("%s: session kept after its vehicle changed", tm.Header.Phone)
 		}
 	}
-	s := c.Send(jt808.MsgHeartbeat, nil)
+	s = c.Send(jt808.MsgHeartbeat, nil)
 	c.ExpectGeneral(s, jt808.MsgHeartbeat, jt808.ResultOK)
 	if st := fx.srv.Stats(); st.SessionsClosedOnChange != 2 {
 		t.Errorf("stats %+v", st)
@@ -375,5 +379,41 @@ func TestLogRateLimited(t *testing.T) {
 	}
 	if st := fx.srv.Stats(); st.LogsSuppressed < 20 || st.FramesBad < 20*MaxBadFrames {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Registration, authentication, replacement and disconnection are logged at INFO with the
+// terminal id.
+func TestOperationsLog(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	fx := start(t, Config{Log: slog.New(slog.NewTextHandler(syncWriter{&mu, &logs}, nil))})
+	tm := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	_, code := tm.Register()
+	tm.Auth(code)
+	tm2 := jt808test.Dial(t, fx.addr, jt808.V2013, "013812345678")
+	tm2.Auth(code)
+	tm2.Conn.Close()
+	waitFor(t, "both connections closed", func() bool { return fx.srv.Stats().ConnectionsActive == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`level=INFO msg="jt808 terminal registered"`,
+		`level=INFO msg="jt808 terminal authenticated"`,
+		`level=INFO msg="jt808 session replaced by a new connection of the same terminal"`,
+		`level=INFO msg="jt808 terminal disconnected"`,
+	} {
+		found := false
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, want) && strings.Contains(line, "terminal=13812345678") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %s with the terminal id in:\n%s", want, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="jt808 terminal disconnected"`); n != 2 {
+		t.Errorf("%d disconnections logged, want 2", n)
 	}
 }

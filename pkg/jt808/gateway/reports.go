@@ -43,7 +43,7 @@ func (ss *session) location(m jt808.Frame) {
 		return
 	}
 	attached := false
-	if len(ss.can) > 0 && time.Now().Sub(ss.canAt) <= CANMaxAge {
+	if len(ss.can) > 0 && time.Since(ss.canAt) <= CANMaxAge {
 		p.CAN = make([]tracking.CANFrame, 0, len(ss.canIDs))
 		for _, id := range ss.canIDs {
 			p.CAN = append(p.CAN, ss.can[id])
@@ -142,7 +142,7 @@ func (ss *session) canData(m jt808.Frame) {
 	}
 	frames := c.J1939Frames()
 	if len(frames) > 0 {
-		if ss.can == nil || time.Now().Sub(ss.canAt) > CANMaxAge {
+		if ss.can == nil || time.Since(ss.canAt) > CANMaxAge {
 			ss.can, ss.canIDs = make(map[string]tracking.CANFrame), nil
 		}
 		for _, fr := range frames {

@@ -99,7 +99,7 @@ func (ss *session) ended(err error) {
 		why = err.Error()
 	}
 	if ss.authed {
-		ss.log.Info("jt808 terminal disconnected", "reason", why, "connected_for", time.Now().Sub(ss.opened).Round(time.Second).String())
+		ss.log.Info("jt808 terminal disconnected", "reason", why, "connected_for", time.Since(ss.opened).Round(time.Second).String())
 		return
 	}
 	// Connections that never authenticated (scanners, misconfigured devices) are logged at
