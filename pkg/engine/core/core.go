@@ -26,6 +26,10 @@ type State struct {
 	// Suspect is the last fix judged implausible against the reference. When the next fix agrees
 	// with it and not with the reference, the reference was the outlier: the rules resume.
 	Suspect *Ref `json:"suspect,omitempty"`
+	// AvgKmh is the vehicle's speed averaged over time (tracking.SmoothSpeed) as of AvgAt, for
+	// the ETA along its corridor.
+	AvgKmh float64   `json:"avg_kmh,omitempty"`
+	AvgAt  time.Time `json:"avg_at,omitzero"`
 }
 
 // Ref is a fix's time and place.
@@ -166,6 +170,7 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 	var dist *float64
 	var within bool
 	var trip *rules.Trip
+	var prog geofence.Check
 	switch {
 	case !newer && p.TS.Before(st.LastTS):
 		sp.Flags = append(sp.Flags, tracking.FlagOutOfOrder)
@@ -187,9 +192,10 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 		if !in.Fix.Implausible {
 			if t := w.ActiveTrip(veh.ID, p.TS); t != nil {
 				if rt := w.RuleTrip(t); rt != nil {
-					if d, in2, seg, ok := w.Index.CheckCorridor(t.CorridorID, p.Lon, p.Lat, st.Hint); ok {
-						st.Hint = seg
-						dist, within, trip = &d, in2, rt
+					if chk, ok := w.Index.CheckProgress(t.CorridorID, p.Lon, p.Lat, st.Hint); ok {
+						st.Hint = chk.Seg
+						d := chk.DistanceM
+						dist, within, trip, prog = &d, chk.Within, rt, chk
 						in.Trip, in.DistanceM = rt, d
 					}
 				}
@@ -211,8 +217,13 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 		l := &tracking.VehicleState{VehicleID: veh.ID, CarrierID: veh.CarrierID, Plate: veh.Plate, TS: p.TS.UTC(), Lat: p.Lat, Lon: p.Lon,
 			SpeedKmh: p.SpeedKmh, HeadingDeg: p.HeadingDeg, DistanceM: dist, UpdatedAt: received.UTC(),
 			Status: LiveStatus(st.Rules.Offline(), trip, within)}
+		if p.SpeedKmh != nil {
+			st.AvgKmh = tracking.SmoothSpeed(st.AvgKmh, st.AvgAt, *p.SpeedKmh, p.TS, tracking.DefaultSpeedTau)
+			st.AvgAt = p.TS
+		}
 		if trip != nil {
 			l.TripID, l.CorridorID = ptr(trip.ID), ptr(trip.CorridorID)
+			l.SetProgress(prog.AlongM, prog.LengthM, st.AvgKmh)
 		}
 		v.live, out.Live = l, l
 	}
@@ -289,9 +300,11 @@ func (c *Core) tickOne(w *World, vid string, now time.Time) (out Outcome, change
 		// The trip is the one active now, not the one of the last fix.
 		if rt == nil {
 			l.TripID, l.CorridorID, l.DistanceM = nil, nil, nil
+			l.ClearProgress()
 		} else if l.TripID == nil || *l.TripID != rt.ID {
 			if l.CorridorID == nil || *l.CorridorID != rt.CorridorID {
 				l.DistanceM = nil // measured from another corridor, or never
+				l.ClearProgress()
 			}
 			l.TripID, l.CorridorID = ptr(rt.ID), ptr(rt.CorridorID)
 		}
