@@ -295,15 +295,10 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 		res.err = errors.New("the engine did not settle after the first clear")
 		return res
 	}
+	// Raised events are counted since the clear began: with a short OFFLINE_AFTER and a slow
+	// engine the first vehicles cleared are silent again, and raised again, before the clear is
+	// through (then the raise is timed as negative: before the last vehicle was due).
 	silent := time.Now()
-	if raisedAll() {
-		// Every alarm was raised again while the clear was still being processed: the engine is
-		// slower than vehicles / OFFLINE_AFTER, and a steady-state storm cannot be isolated.
-		res.raised = -1
-		r.p.printf("  every vehicle's signal_lost was raised again before the clear finished: no steady-state storm to time")
-		return res
-	}
-	ec.reset()
 	r.p.printf("  every vehicle silent; signal_lost due by %s", silent.Add(r.o.offlineAfter).Format("15:04:05.000"))
 	ok = waitFor(ctx, r.o.offlineAfter+limit, raisedAll)
 	res.raised = time.Since(silent.Add(r.o.offlineAfter))
