@@ -170,8 +170,13 @@ func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) erro
 		if err != nil {
 			return err
 		}
-		f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: ps[i].Subject(), Data: data,
-			Header: nats.Header{jetstream.MsgIDHeader: []string{ps[i].MsgID()}}})
+		m := &nats.Msg{Subject: ps[i].Subject(), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{ps[i].MsgID()}}}
+		f, err := b.JS.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+		// Too many publishes in flight (several publishers at once): the server is slow, not
+		// gone; wait for room as long as ctx allows instead of failing the batch.
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+			f, err = b.JS.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+		}
 		if err != nil {
 			return err
 		}
