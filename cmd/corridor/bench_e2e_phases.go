@@ -254,12 +254,20 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 		res.raisedDB, res.raisedNATS = active(), ec.n(tracking.EventRaised)
 		return res.raisedDB >= int64(v) && res.raisedNATS >= v
 	}
+	inactive := func() int64 {
+		n, _ := r.db.count(ctx, "select count(*) from alarms where kind = 'signal_lost' and not active")
+		return n
+	}
+	// Cleared for all: every vehicle's alarm cleared in PostgreSQL and on NATS (not "none active":
+	// with a short OFFLINE_AFTER the first vehicles cleared may already be silent again).
+	var inactiveBefore int64
 	clearedAll := func() bool {
-		res.activeAfter, res.clearedNATS = active(), ec.n(tracking.EventCleared)
-		return res.activeAfter == 0 && res.clearedNATS >= v
+		res.activeAfter, res.clearedNATS = inactive()-inactiveBefore, ec.n(tracking.EventCleared)
+		return res.activeAfter >= int64(v) && res.clearedNATS >= v
 	}
 	clear := func() (time.Duration, bool) {
 		ec.reset()
+		inactiveBefore = inactive()
 		t0 := time.Now()
 		msgs := fixMsgs(r.clock.next(1))
 		go func() { _, _ = publishAll(ctx, r.js, msgs, nil) }()
@@ -279,7 +287,7 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 	}
 	r.p.printf("  at start-up: %s signal_lost raised, committed and published %s after the engine was ready", fmtInt(int64(v)), fmtMs(res.startRaised))
 	if res.startCleared, ok = clear(); !ok {
-		res.err = fmt.Errorf("clear incomplete after %s: %d still active, %d cleared events of %d", limit, res.activeAfter, res.clearedNATS, v)
+		res.err = fmt.Errorf("clear incomplete after %s: %d cleared in PostgreSQL, %d cleared events of %d", limit, res.activeAfter, res.clearedNATS, v)
 		return res
 	}
 	r.p.printf("  cleared for all %s after the first fix was published", fmtMs(res.startCleared))
@@ -287,8 +295,10 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 		res.err = errors.New("the engine did not settle after the first clear")
 		return res
 	}
+	// Raised events are counted since the clear began: with a short OFFLINE_AFTER and a slow
+	// engine the first vehicles cleared are silent again, and raised again, before the clear is
+	// through (then the raise is timed as negative: before the last vehicle was due).
 	silent := time.Now()
-	ec.reset()
 	r.p.printf("  every vehicle silent; signal_lost due by %s", silent.Add(r.o.offlineAfter).Format("15:04:05.000"))
 	ok = waitFor(ctx, r.o.offlineAfter+limit, raisedAll)
 	res.raised = time.Since(silent.Add(r.o.offlineAfter))
@@ -298,7 +308,7 @@ func (r *e2eRun) storm(ctx context.Context) stormResult {
 	}
 	r.p.printf("  %s signal_lost raised, committed and published %s after they were due", fmtInt(int64(v)), fmtMs(res.raised))
 	if res.cleared, ok = clear(); !ok {
-		res.err = fmt.Errorf("clear incomplete: %d still active, %d cleared events of %d", res.activeAfter, res.clearedNATS, v)
+		res.err = fmt.Errorf("clear incomplete: %d cleared in PostgreSQL, %d cleared events of %d", res.activeAfter, res.clearedNATS, v)
 	}
 	return res
 }

@@ -62,8 +62,13 @@ func (s *e2eSummary) table() *table {
 		} else {
 			t.add("alarm storm at engine start: "+v+" signal_lost raised, committed and published (from ready)", fmtMs(st.startRaised), "")
 			t.add("alarm storm at engine start: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.startCleared), "")
-			t.add("alarm storm: "+v+" signal_lost raised, committed and published (from due time)", fmtMs(st.raised), "≤ 2 s")
-			t.add("alarm storm: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.cleared), "≤ 2 s")
+			if st.raised < 0 {
+				t.add("alarm storm in steady state", "not measurable: every alarm was raised again "+fmtMs(-st.raised)+
+					" before the last vehicle was due (the engine is slower than "+v+" vehicles per OFFLINE_AFTER); cleared again in "+fmtMs(st.cleared), "≤ 2 s each way")
+			} else {
+				t.add("alarm storm: "+v+" signal_lost raised, committed and published (from due time)", fmtMs(st.raised), "≤ 2 s")
+				t.add("alarm storm: "+v+" signal_lost cleared, committed and published (from first publish)", fmtMs(st.cleared), "≤ 2 s")
+			}
 		}
 	}
 	for _, l := range s.lat {

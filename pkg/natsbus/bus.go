@@ -208,7 +208,12 @@ func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) erro
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(ps))
 	for _, m := range msgs {
-		f, err := b.JS.PublishMsgAsync(m)
+		f, err := b.JS.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
+		// Too many publishes in flight (several publishers at once): the server is slow, not
+		// gone; wait for room as long as ctx allows instead of failing the batch.
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+			f, err = b.JS.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
+		}
 		if err != nil {
 			return publishError(err)
 		}
