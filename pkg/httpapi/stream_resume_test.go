@@ -93,6 +93,16 @@ func TestStreamCaps(t *testing.T) {
 		r := e.openStream("/v1/stream", roleSafety)
 		return r.StatusCode == http.StatusOK
 	})
+
+	// A subscriber too slow for its buffer is cut off and counted.
+	slow := e.hub.Subscribe(1)
+	defer slow.Close()
+	e.hub.SetState(state(e, "a1", "acme", 29.7, 106.7))
+	e.hub.SetState(state(e, "a1", "acme", 29.71, 106.71))
+	m := e.do("GET", "/metrics", roleNone, nil)
+	if !strings.Contains(string(m.body), "corridor_stream_events_dropped_total 1") || !strings.Contains(string(m.body), "corridor_stream_clients ") {
+		t.Fatalf("stream metrics missing:\n%s", m.body)
+	}
 }
 
 // A revoked key's streams end: at once when revoked through this API, within StreamRecheck when
