@@ -14,8 +14,14 @@ import (
 
 // Every event has an id; a reconnect with last_event_id (or Last-Event-ID) gets exactly what it
 // missed, without the snapshot; an unknown or too old id gets "reset" and the snapshot.
-func TestStreamResume(t *testing.T) {
+func TestStreamResumeCapsRevocation(t *testing.T) {
 	e := newEnv(t)
+	testStreamResume(t, e)
+	testStreamCaps(t, e)
+	testStreamEndsWhenKeyRevoked(t, e)
+}
+
+func testStreamResume(t *testing.T, e *env) {
 	c := e.stream("/v1/stream", roleAdmin)
 	for i := 0; i < 2; i++ { // snapshot: a1, b1
 		if ev := c.next(t); ev.name != "position" || ev.id == "" {
@@ -76,8 +82,8 @@ func TestStreamResume(t *testing.T) {
 
 // Streams are capped per key and in total (429 with Retry-After), and a slot frees when a
 // stream ends.
-func TestStreamCaps(t *testing.T) {
-	e := newEnv(t, func(d *httpapi.Deps) { d.StreamMaxPerKey, d.StreamMax = 2, 3 })
+func testStreamCaps(t *testing.T, base *env) {
+	e := base.variant(func(d *httpapi.Deps) { d.StreamMaxPerKey, d.StreamMax = 2, 3 })
 	a := e.stream("/v1/stream", roleCarrier)
 	e.stream("/v1/stream", roleCarrier)
 	r := e.openStream("/v1/stream", roleCarrier)
@@ -107,8 +113,8 @@ func TestStreamCaps(t *testing.T) {
 
 // A revoked key's streams end: at once when revoked through this API, within StreamRecheck when
 // revoked elsewhere (another process: here, straight in the database).
-func TestStreamEndsWhenKeyRevoked(t *testing.T) {
-	e := newEnv(t, func(d *httpapi.Deps) { d.StreamRecheck = 100 * time.Millisecond })
+func testStreamEndsWhenKeyRevoked(t *testing.T, base *env) {
+	e := base.variant(func(d *httpapi.Deps) { d.StreamRecheck = 100 * time.Millisecond })
 	ctx := context.Background()
 	k1, tok1, err := e.db.CreateAPIKey(ctx, tracking.RoleSafety, "", "k1")
 	if err != nil {
