@@ -524,6 +524,7 @@ func (r *rxRig) checkDelivery(final tracking.Alarm, want ...string) {
 				b.Active, b.ClearedAt = true, nil
 				b.State, b.AcknowledgedAt, b.AcknowledgedBy, b.ResolvedAt, b.ResolvedBy, b.Note = tracking.StateOpen, nil, nil, nil, nil, nil
 				b.Disposal, b.EscalatedAt = nil, nil
+				b.AcknowledgedByKeyID, b.ResolvedByKeyID = nil, nil
 				if rxCanon(a) != rxCanon(b) {
 					r.t.Fatalf("%s raised event carries\n%s\nwant\n%s", ch, rxCanon(a), rxCanon(b))
 				}

@@ -50,8 +50,10 @@ func TestServeUplinkRole(t *testing.T) {
 		"CORRIDOR_JT809_PASSWORD": "pa55", "CORRIDOR_JT809_GNSS_CENTER_ID": "20180920", "CORRIDOR_JT809_DOWN_ADDR": "127.0.0.1:0",
 		"CORRIDOR_JT809_KEEPALIVE": "1s", "CORRIDOR_DEVIATION_CONFIRM_FIXES": "1"}
 	srv := startServe(t, env)
-	get := func(path string) string {
-		resp, err := http.Get(srv.base + path)
+	get := func(path string) string { // authenticated: /readyz tells its details only then
+		req, _ := http.NewRequest("GET", srv.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

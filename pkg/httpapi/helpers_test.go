@@ -62,6 +62,7 @@ type env struct {
 	doc     *openapi3.T
 	router  routers.Router
 	tokens  map[string]string // role name → token: admin, dispatcher, safety, carrier (acme), other (beta)
+	deps    httpapi.Deps
 	now     time.Time
 
 	corridorID, zoneID, tripA, tripB, alarmA, alarmB string
@@ -104,6 +105,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, opts ...func(*httpapi.Deps)) *env {
 	for _, o := range opts {
 		o(&d)
 	}
+	e.deps = d
 	e.handler = httpapi.NewServer(d)
 	e.srv = httptest.NewServer(e.handler)
 	t.Cleanup(e.srv.Close)
@@ -114,6 +116,21 @@ func newEnvOn(t *testing.T, db *postgres.DB, opts ...func(*httpapi.Deps)) *env {
 	}
 	e.fixtures()
 	return e
+}
+
+// variant is another server on the same database, fixtures and hub, with changed dependencies
+// (cheaper than a second database).
+func (e *env) variant(opts ...func(*httpapi.Deps)) *env {
+	e.t.Helper()
+	v := *e
+	for _, o := range opts {
+		o(&v.deps)
+	}
+	v.deps.Metrics, v.deps.Gatherer = nil, nil // a private registry
+	v.handler = httpapi.NewServer(v.deps)
+	v.srv = httptest.NewServer(v.handler)
+	e.t.Cleanup(v.srv.Close)
+	return &v
 }
 
 func loadSpec(t *testing.T) *openapi3.T {

@@ -123,8 +123,8 @@ func TestServerLimits(t *testing.T) {
 }
 
 // Per-token and per-address rate limits answer 429 with Retry-After, per key: another key is
-// not affected.
-func TestRateLimits(t *testing.T) {
+// not affected. And every answer carries the security headers.
+func TestRateLimitsAndSecurityHeaders(t *testing.T) {
 	e := newEnv(t, func(d *httpapi.Deps) { d.RateLimit, d.RateLimitPerAddr = 5, 1000 })
 	limited := false
 	for i := 0; i < 20 && !limited; i++ {
@@ -141,7 +141,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	wantStatus(t, e.do("GET", "/v1/carriers", roleSafety, nil), http.StatusOK)
 
-	e2 := newEnv(t, func(d *httpapi.Deps) { d.RateLimit, d.RateLimitPerAddr = 1000, 5 })
+	e2 := e.variant(func(d *httpapi.Deps) { d.RateLimit, d.RateLimitPerAddr = 1000, 5 })
 	limited = false
 	for i := 0; i < 20 && !limited; i++ {
 		limited = e2.do("GET", "/healthz", roleNone, nil).StatusCode == http.StatusTooManyRequests
@@ -149,11 +149,8 @@ func TestRateLimits(t *testing.T) {
 	if !limited {
 		t.Fatal("the per-address limit did not apply")
 	}
-}
 
-// Every answer carries the security headers, the screen's CSP included.
-func TestSecurityHeaders(t *testing.T) {
-	e := newEnv(t)
+	// Every answer carries the security headers, the screen's CSP included.
 	for _, path := range []string{"/", "/healthz", "/v1/vehicles", "/nope"} {
 		r := e.do("GET", path, roleAdmin, nil)
 		h := r.Header

@@ -162,6 +162,23 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// RequestTimeout bounds the work of one request (not the stream): a database that stops
+// answering without closing its connections makes the request 503, not a hang.
+const RequestTimeout = 30 * time.Second
+
+// deadline gives every request but the stream a context deadline of RequestTimeout.
+func (s *server) deadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/stream" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // rateLimited answers 429 with Retry-After.
 func rateLimited(w http.ResponseWriter, r *http.Request) {
 	if w.Header().Get("Retry-After") == "" {

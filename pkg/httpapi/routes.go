@@ -21,7 +21,7 @@ var (
 // routes declares every route of the API, its middleware and who may call it.
 func (s *server) routes() {
 	r := s.router
-	r.Use(s.recoverer, s.observe, s.securityHeaders, s.limitByAddr())
+	r.Use(s.recoverer, s.observe, s.securityHeaders, s.deadline, s.limitByAddr())
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 

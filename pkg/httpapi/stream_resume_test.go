@@ -14,8 +14,14 @@ import (
 
 // Every event has an id; a reconnect with last_event_id (or Last-Event-ID) gets exactly what it
 // missed, without the snapshot; an unknown or too old id gets "reset" and the snapshot.
-func TestStreamResume(t *testing.T) {
+func TestStreamResumeCapsRevocation(t *testing.T) {
 	e := newEnv(t)
+	testStreamResume(t, e)
+	testStreamCaps(t, e)
+	testStreamEndsWhenKeyRevoked(t, e)
+}
+
+func testStreamResume(t *testing.T, e *env) {
 	c := e.stream("/v1/stream", roleAdmin)
 	for i := 0; i < 2; i++ { // snapshot: a1, b1
 		if ev := c.next(t); ev.name != "position" || ev.id == "" {
@@ -76,8 +82,8 @@ func TestStreamResume(t *testing.T) {
 
 // Streams are capped per key and in total (429 with Retry-After), and a slot frees when a
 // stream ends.
-func TestStreamCaps(t *testing.T) {
-	e := newEnv(t, func(d *httpapi.Deps) { d.StreamMaxPerKey, d.StreamMax = 2, 3 })
+func testStreamCaps(t *testing.T, base *env) {
+	e := base.variant(func(d *httpapi.Deps) { d.StreamMaxPerKey, d.StreamMax = 2, 3 })
 	a := e.stream("/v1/stream", roleCarrier)
 	e.stream("/v1/stream", roleCarrier)
 	r := e.openStream("/v1/stream", roleCarrier)
@@ -93,12 +99,22 @@ func TestStreamCaps(t *testing.T) {
 		r := e.openStream("/v1/stream", roleSafety)
 		return r.StatusCode == http.StatusOK
 	})
+
+	// A subscriber too slow for its buffer is cut off and counted.
+	slow := e.hub.Subscribe(1)
+	defer slow.Close()
+	e.hub.SetState(state(e, "a1", "acme", 29.7, 106.7))
+	e.hub.SetState(state(e, "a1", "acme", 29.71, 106.71))
+	m := e.do("GET", "/metrics", roleNone, nil)
+	if !strings.Contains(string(m.body), "corridor_stream_events_dropped_total 1") || !strings.Contains(string(m.body), "corridor_stream_clients ") {
+		t.Fatalf("stream metrics missing:\n%s", m.body)
+	}
 }
 
 // A revoked key's streams end: at once when revoked through this API, within StreamRecheck when
 // revoked elsewhere (another process: here, straight in the database).
-func TestStreamEndsWhenKeyRevoked(t *testing.T) {
-	e := newEnv(t, func(d *httpapi.Deps) { d.StreamRecheck = 100 * time.Millisecond })
+func testStreamEndsWhenKeyRevoked(t *testing.T, base *env) {
+	e := base.variant(func(d *httpapi.Deps) { d.StreamRecheck = 100 * time.Millisecond })
 	ctx := context.Background()
 	k1, tok1, err := e.db.CreateAPIKey(ctx, tracking.RoleSafety, "", "k1")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
@@ -112,7 +113,7 @@ func publishError(err error) error {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionReconnecting),
-		errors.Is(err, nats.ErrDisconnected):
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		return &tracking.Error{Code: tracking.EUNAVAILABLE, Message: "NATS JetStream did not acknowledge in time: " + err.Error()}
 	}
 	var ne net.Error

@@ -100,7 +100,8 @@ type Bus struct {
 	JS  jetstream.JetStream
 	log *slog.Logger
 	// PublishTimeout bounds PublishPositions when its context has no earlier deadline, so that a
-	// caller learns within seconds that NATS is away (HTTP answers 503). Connect sets 4 s.
+	// caller never waits forever while NATS is away. Connect sets 30 s (generous for big batches
+	// on a loaded machine); the HTTP API bounds its own pushes tighter (503 within seconds).
 	PublishTimeout time.Duration
 }
 
@@ -133,7 +134,7 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger, opts ...na
 		nc.Close()
 		return nil, fmt.Errorf("NATS at %s has no JetStream: %v", RedactURL(url), err)
 	}
-	return &Bus{NC: nc, JS: js, log: log, PublishTimeout: 4 * time.Second}, nil
+	return &Bus{NC: nc, JS: js, log: log, PublishTimeout: 30 * time.Second}, nil
 }
 
 // Close drains the connection.
@@ -206,14 +207,15 @@ func (b *Bus) PublishPositions(ctx context.Context, ps []tracking.Position) erro
 		_, err := b.JS.PublishMsg(ctx, msgs[0])
 		return publishError(err)
 	}
+	// When too many publishes are outstanding (several big batches at once), wait for room as
+	// long as the context allows rather than the client's default 200 ms.
+	stall := 200 * time.Millisecond
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > stall {
+		stall = time.Until(dl)
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(ps))
 	for _, m := range msgs {
-		f, err := b.JS.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
-		// Too many publishes in flight (several publishers at once): the server is slow, not
-		// gone; wait for room as long as ctx allows instead of failing the batch.
-		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
-			f, err = b.JS.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
-		}
+		f, err := b.JS.PublishMsgAsync(m, jetstream.WithStallWait(stall))
 		if err != nil {
 			return publishError(err)
 		}

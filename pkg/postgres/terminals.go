@@ -59,7 +59,7 @@ func (db *DB) RegisteredTerminal(ctx context.Context, terminalID string) (tracki
 	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (tracking.Vehicle, error) {
 		var v tracking.Vehicle
 		err := row.Scan(&v.ID, &v.CarrierID, &v.Plate, &v.TerminalID, &v.HazardClass, &v.UNNumber, &v.CreatedAt, &v.UpdatedAt,
-			&v.JT808TimeOffset, &v.Rejected, &hash)
+			&v.PlateColor, &v.JT808TimeOffset, &v.Rejected, &hash)
 		utc(&v.CreatedAt)
 		utc(&v.UpdatedAt)
 		return v, err
