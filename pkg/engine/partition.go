@@ -29,6 +29,17 @@ type partition struct {
 	// lastDelivery is when a message last arrived, for the stall watchdog.
 	lastDelivery time.Time
 	lastInfo     time.Time
+	// ckpt is non-nil while a checkpoint is being written in the background.
+	ckpt chan checkpointDone
+}
+
+// checkpointDone is how a background checkpoint ended: its vehicles to mark dirty again when it
+// failed.
+type checkpointDone struct {
+	ids  []string
+	seq  uint64
+	took time.Duration
+	err  error
 }
 
 // errRecreate asks for the consumer to be recreated from the partition's position.
@@ -48,6 +59,11 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		if p.ckpt != nil {
+			if err := e.checkpointEnded(p, <-p.ckpt); err != nil {
+				e.log.Warn("engine: checkpoint", "err", err)
+			}
+		}
 		if err := e.checkpoint(cctx, p); err != nil {
 			e.log.Warn("engine: final checkpoint", "err", err)
 		}
@@ -93,12 +109,21 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 				e.log.Error("engine: tick", "err", err)
 			}
 		}
-		if time.Since(lastCheckpoint) >= e.cfg.CheckpointEvery {
+		if p.ckpt != nil {
+			select {
+			case d := <-p.ckpt:
+				if err := e.checkpointEnded(p, d); err != nil {
+					e.log.Warn("engine: checkpoint", "err", err)
+				}
+			default:
+			}
+		}
+		if p.ckpt == nil && time.Since(lastCheckpoint) >= e.cfg.CheckpointEvery {
 			lastCheckpoint = time.Now()
 			if err := p.lease.Check(ctx); err != nil {
 				return fmt.Errorf("partition lease lost: %w", err)
 			}
-			if err := e.checkpoint(ctx, p); err != nil {
+			if err := e.startCheckpoint(ctx, p); err != nil {
 				e.log.Warn("engine: checkpoint", "err", err)
 			}
 		}
@@ -326,23 +351,58 @@ func seqOf(m jetstream.Msg) uint64 {
 // checkpoint stores the state of the vehicles changed since the last checkpoint with the stream
 // position it reflects.
 func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
+	rows, ids, pos, err := e.checkpointRows(p)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = e.store.Checkpoint(ctx, rows, pos)
+	return e.checkpointEnded(p, checkpointDone{ids: ids, seq: pos.Seq, took: time.Since(start), err: err})
+}
+
+// startCheckpoint takes the dirty vehicles' state as of the partition's position and writes it
+// in the background, so that batches go on meanwhile (writing 10,000 states takes longer than
+// many batches); checkpointEnded collects the result in the partition's goroutine.
+func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
+	rows, ids, pos, err := e.checkpointRows(p)
+	if err != nil {
+		return err
+	}
+	done := make(chan checkpointDone, 1)
+	p.ckpt = done
+	go func() {
+		start := time.Now()
+		err := e.store.Checkpoint(context.WithoutCancel(ctx), rows, pos)
+		done <- checkpointDone{ids: ids, seq: pos.Seq, took: time.Since(start), err: err}
+	}()
+	return nil
+}
+
+// checkpointRows takes the dirty vehicles' state, encoded, with the position it reflects.
+func (e *Engine) checkpointRows(p *partition) ([]postgres.VehicleStateRow, []string, postgres.StreamPos, error) {
 	snaps := p.core.TakeDirty()
 	rows := make([]postgres.VehicleStateRow, 0, len(snaps))
 	ids := make([]string, 0, len(snaps))
 	for _, s := range snaps {
 		j, err := json.Marshal(&s.State)
 		if err != nil {
-			return err
+			p.core.MarkDirty(ids)
+			return nil, nil, postgres.StreamPos{}, err
 		}
 		rows = append(rows, postgres.VehicleStateRow{VehicleID: s.VehicleID, Rules: j, Live: s.Live})
 		ids = append(ids, s.VehicleID)
 	}
-	start := time.Now()
-	if err := e.store.Checkpoint(ctx, rows, postgres.StreamPos{Partition: p.id, StreamCreated: p.created, Seq: p.seq}); err != nil {
-		p.core.MarkDirty(ids)
-		return err
+	return rows, ids, postgres.StreamPos{Partition: p.id, StreamCreated: p.created, Seq: p.seq}, nil
+}
+
+// checkpointEnded records how a checkpoint ended; a failed one's vehicles are dirty again.
+func (e *Engine) checkpointEnded(p *partition, d checkpointDone) error {
+	p.ckpt = nil
+	if d.err != nil {
+		p.core.MarkDirty(d.ids)
+		return d.err
 	}
-	e.metrics.checkpointSeconds.Observe(time.Since(start).Seconds())
-	e.metrics.checkpointSeq.Set(float64(p.seq))
+	e.metrics.checkpointSeconds.Observe(d.took.Seconds())
+	e.metrics.checkpointSeq.Set(float64(d.seq))
 	return nil
 }
