@@ -32,7 +32,7 @@ const MaxPlausibleKmh = core.MaxPlausibleKmh
 // Config tunes the engine.
 type Config struct {
 	Rules           rules.Config
-	BatchSize       int              // messages per fetch (default 500)
+	BatchSize       int              // messages per fetch (default 2000)
 	FetchWait       time.Duration    // longest wait for a first message before the loop ticks (default 250 ms)
 	TickEvery       time.Duration    // time-driven rules (signal_lost) period (default 1 s)
 	CheckpointEvery time.Duration    // rule-state checkpoint period (default 2 s)
@@ -77,7 +77,7 @@ type Engine struct {
 // New builds an engine; Run starts it.
 func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg prometheus.Registerer) *Engine {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = 2000
 	}
 	if cfg.FetchWait <= 0 {
 		cfg.FetchWait = 250 * time.Millisecond
