@@ -19,6 +19,7 @@ import (
 
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
@@ -160,13 +161,7 @@ func publishFix(t *testing.T, nc *nats.Conn, js interface {
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitfor.For(t, d, what, cond)
 }
 
 type alarmList struct {

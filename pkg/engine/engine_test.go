@@ -13,6 +13,7 @@ import (
 
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/engine"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 	"github.com/corridor-dev/corridor/pkg/postgres"
@@ -115,13 +116,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 func waitForTB(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.For(t, d, what, cond)
 }
 
 // seed: carrier c1, vehicle v1, a corridor along latitude 29.80 from 107.00 to 107.05 with a

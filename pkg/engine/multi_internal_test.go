@@ -9,6 +9,7 @@ import (
 
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/rules"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
@@ -63,16 +64,7 @@ func TestThreeEngines(t *testing.T) {
 		}
 		return h, n
 	}
-	waitFor := func(d time.Duration, what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitFor := func(d time.Duration, what string, cond func() bool) { t.Helper(); waitfor.For(t, d, what, cond) }
 	waitFor(10*time.Second, "one engine holding the partition", func() bool { _, n := holder(); return n == 1 })
 	positions := func() int {
 		var n int

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/httpapi"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
@@ -155,11 +156,5 @@ func waitClosed(t *testing.T, c *client, d time.Duration) {
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.For(t, d, what, cond)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
 )
 
@@ -81,11 +82,5 @@ func TestConsumeDeadLetters(t *testing.T) {
 
 func waitDeadLetters(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.For(t, 30*time.Second, what, cond)
 }

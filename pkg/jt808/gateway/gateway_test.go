@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corridor-dev/corridor/internal/waitfor"
 	"github.com/corridor-dev/corridor/pkg/jt808"
 	"github.com/corridor-dev/corridor/pkg/jt808/jt808test"
 	"github.com/corridor-dev/corridor/pkg/tracking"
@@ -110,13 +111,7 @@ const (
 // waitFor polls cond until it holds; the deadline is generous because the machine may be loaded.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.For(t, 30*time.Second, what, cond)
 }
 
 func TestSession2013(t *testing.T) {
