@@ -95,5 +95,5 @@ func NewOpsHandler(ready func(ctx context.Context) error, g prometheus.Gatherer)
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("GET /metrics", s.handleMetrics())
-	return mux
+	return s.securityHeaders(mux)
 }
