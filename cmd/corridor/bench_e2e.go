@@ -138,16 +138,12 @@ func cmdBenchE2E(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "corridor bench e2e: "+format+"\n", a...)
 		return 1
 	}
-	if o.bin == "" {
-		if o.bin, err = os.Executable(); err != nil {
-			return fail("%v", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "corridor-bench-")
-	if err != nil {
+	var dir string
+	var cleanup func()
+	if o.bin, dir, cleanup, err = toolSetup(o.bin, "corridor-bench-"); err != nil {
 		return fail("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	p := &progress{w: stderr, start: time.Now()}
 	r := &e2eRun{o: o, p: p}
 	p.printf("database: creating on %s", redactURL(cfg.DatabaseURL))

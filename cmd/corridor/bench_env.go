@@ -344,3 +344,20 @@ func telemetryPending(ctx context.Context, js jetstream.JetStream) (uint64, erro
 	}
 	return total, nil
 }
+
+// toolSetup is what the bench and chaos commands share before they start: the corridor binary
+// they run as child processes (this executable when bin is empty) and a scratch directory that
+// cleanup removes.
+func toolSetup(bin, prefix string) (string, string, func(), error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return "", "", nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return bin, dir, func() { os.RemoveAll(dir) }, nil
+}

@@ -103,16 +103,12 @@ func cmdChaos(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "corridor chaos: "+format+"\n", a...)
 		return 1
 	}
-	if o.bin == "" {
-		if o.bin, err = os.Executable(); err != nil {
-			return fail("%v", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "corridor-chaos-")
-	if err != nil {
+	var dir string
+	var cleanup func()
+	if o.bin, dir, cleanup, err = toolSetup(o.bin, "corridor-chaos-"); err != nil {
 		return fail("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	p := &progress{w: stderr, start: time.Now()}
 	p.printf("PostgreSQL: a throwaway cluster in %s", dir)
 	pg, err := newPGCluster(dir)
