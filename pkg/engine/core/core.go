@@ -68,14 +68,20 @@ type vehicle struct {
 type Core struct {
 	cfg   rules.Config
 	vs    map[string]*vehicle
-	undo  map[string]*vehicle // within a batch: each changed vehicle as it was before (nil: absent)
-	dirty map[string]struct{} // changed since the last checkpoint
+	undo  map[string]*vehicle         // within a batch: each changed vehicle as it was before (nil: absent)
+	dirty map[string]struct{}         // changed since the last checkpoint
+	owns  func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
 }
 
 // New returns a core without vehicles.
 func New(cfg rules.Config) *Core {
 	return &Core{cfg: cfg, vs: map[string]*vehicle{}, dirty: map[string]struct{}{}}
 }
+
+// SetOwner limits the time-driven rules to the vehicles owns accepts: a core drives one stream
+// partition, and a vehicle of another partition is another core's (and maybe another
+// process's). Fixes reach Apply only for the partition's vehicles already.
+func (c *Core) SetOwner(owns func(vehicleID string) bool) { c.owns = owns }
 
 // Len is the number of vehicles with state.
 func (c *Core) Len() int { return len(c.vs) }
@@ -236,6 +242,9 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
 	seen := map[string]bool{}
 	for vid, trips := range w.Trips {
+		if c.owns != nil && !c.owns(vid) {
+			continue
+		}
 		for i := range trips {
 			if trips[i].ActiveAt(now) || (trips[i].EndsAt.Before(now) && trips[i].EndsAt.After(now.Add(-time.Minute))) {
 				seen[vid] = true

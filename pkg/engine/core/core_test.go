@@ -158,3 +158,15 @@ func TestAlarmIDIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestTickOnlyForOwnedVehicles(t *testing.T) {
+	c, w := New(rules.DefaultConfig()), testWorld()
+	c.SetOwner(func(string) bool { return false })
+	if outs, errs := c.Tick(w, t0.Add(10*time.Minute)); len(outs) != 0 || len(errs) != 0 || c.Len() != 0 {
+		t.Fatalf("a core without vehicles of its own ticked: %+v %v", outs, errs)
+	}
+	c.SetOwner(func(string) bool { return true })
+	if outs, _ := c.Tick(w, t0.Add(10*time.Minute)); len(outs) != 1 {
+		t.Fatalf("owned vehicle not ticked: %+v", outs)
+	}
+}
