@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +10,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/corridor-dev/corridor/pkg/postgres"
 )
 
 // Cluster is a throwaway PostgreSQL server (with the system's PostGIS) in a temporary directory
@@ -105,4 +112,30 @@ func (c *Cluster) Stop() {
 	}
 	c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w", "stop")
 	c.running = false
+}
+
+// DB creates a database "corridor" on the cluster with Corridor's migrations applied and returns
+// it open; it is closed at cleanup. The pool survives the cluster's stops and starts.
+func (c *Cluster) DB(t testing.TB) *postgres.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, c.AdminURL())
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	_, err = admin.Exec(ctx, "create database corridor")
+	admin.Close(ctx)
+	if err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	db, err := postgres.Open(ctx, strings.Replace(c.AdminURL(), "/postgres?", "/corridor?", 1), nil)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("pgtest: migrate: %v", err)
+	}
+	return db
 }
