@@ -169,6 +169,7 @@ type chaosLoad struct {
 	js    jetstream.JetStream
 	n     int
 	rate  int
+	k0    int // the steady load's first fix per vehicle (after a backlog)
 	t0    time.Time
 	mu    sync.Mutex
 	sent  []int // per vehicle (0-based): fixes acknowledged
@@ -189,7 +190,9 @@ func (l *chaosLoad) fix(i, k int) tracking.Position {
 
 // run publishes until ctx ends, with workers each owning every workers-th vehicle.
 func (l *chaosLoad) run(ctx context.Context, workers int) {
-	l.sent = make([]int, l.n)
+	if l.sent == nil {
+		l.sent = make([]int, l.n)
+	}
 	var wg sync.WaitGroup
 	perWorker := float64(l.rate) / float64(workers)
 	for w := 0; w < workers; w++ {
@@ -198,7 +201,7 @@ func (l *chaosLoad) run(ctx context.Context, workers int) {
 			defer wg.Done()
 			start := time.Now()
 			done := 0
-			for k := 0; ctx.Err() == nil; k++ {
+			for k := l.k0; ctx.Err() == nil; k++ {
 				for i := w + 1; i <= l.n && ctx.Err() == nil; i += workers {
 					p := l.fix(i, k)
 					for ctx.Err() == nil {
