@@ -80,7 +80,7 @@ func (c *chaosRun) check(ctx context.Context) {
 			}
 		}
 	}
-	c.add(fmt.Sprintf("acknowledged fixes not in history (%s after the load stopped)", within.Round(time.Second)), fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
+	c.add(fmt.Sprintf("acknowledged fixes not in history (waited up to %s after the load stopped)", within.Round(time.Second)), fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
 	c.add("fixes stored twice", fmt.Sprintf("%d (and %d unacknowledged fixes stored once, %d unknown)", dup, extra, unknown), dup == 0 && unknown == 0)
 
 	// Alarms: exactly the expected route_deviation alarms, each once, each with one raised event.
