@@ -119,11 +119,11 @@ func cmdChaos(ctx context.Context, args []string, getenv func(string) string, st
 	defer cleanup()
 	p := &progress{w: stderr, start: time.Now()}
 	p.printf("PostgreSQL: a throwaway cluster in %s", dir)
-	pg, err := newPGCluster(dir)
+	pg, err := newChaosCluster(dir)
 	if err != nil {
 		return fail("PostgreSQL cluster: %v", err)
 	}
-	defer func() { _ = pg.stop("fast") }()
+	defer func() { _ = pg.Stop("fast") }()
 	var vs []verdict
 	for _, n := range o.nats {
 		mode := n

@@ -9,13 +9,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/corridor-dev/corridor/internal/pgcluster"
 )
 
 // chaosRun is one chaos run against one NATS server.
 type chaosRun struct {
 	o       chaosFlags
 	p       *progress
-	pg      *pgCluster
+	pg      *pgcluster.Cluster
 	natsBin string // "embedded" or a nats-server binary
 	mode    string
 	dir     string
@@ -117,7 +119,7 @@ func (c *chaosRun) setup(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if c.db, err = openBenchDB(ctx, c.pg.url(), "", "corridor_chaos_"); err != nil {
+	if c.db, err = openBenchDB(ctx, c.pg.URL(), "", "corridor_chaos_"); err != nil {
 		return err
 	}
 	if _, err := c.db.pool.Exec(ctx, `insert into carriers (id, name) values ($1, 'Corridor chaos')`, benchCarrier); err != nil {
@@ -202,11 +204,11 @@ func (c *chaosRun) restartNATS() error {
 }
 
 func (c *chaosRun) restartPG() error {
-	if err := c.pg.stop("immediate"); err != nil {
+	if err := c.pg.Stop("immediate"); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
-	return c.pg.start()
+	return c.pg.Start()
 }
 
 // recovery measures from now until the engine answers /readyz 200 and stores new positions.
