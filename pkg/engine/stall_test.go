@@ -157,24 +157,19 @@ func TestEngineReportsAndRecoversFromStalledConsumer(t *testing.T) {
 	})
 	e.publish(fix(t0.Add(20*time.Second), 107.005, 29.8001), fix(t0.Add(30*time.Second), 107.007, 29.8001),
 		fix(t0.Add(40*time.Second), 107.009, 29.8001))
-	waitFor(t, 20*time.Second, "engine not ready while its consumer delivers nothing", func() bool { return o.eng.Ready() != nil })
+	// Not ready, the stall counted and the reason logged (on a very loaded machine a fetch may
+	// also outlive its own bound first: that is reported too, but only the watchdog sees this).
+	waitFor(t, 20*time.Second, "engine not ready, the stall counted and logged", func() bool {
+		return o.eng.Ready() != nil && o.metric(t, "corridor_engine_consumer_stalls_total") >= 1 &&
+			len(o.log.lines("level=WARN", "delivered nothing", "3 messages are pending")) > 0
+	})
 	t.Logf("not ready %v after the fault: %v", time.Since(faulted).Round(time.Millisecond), o.eng.Ready())
-	if !strings.Contains(o.eng.Ready().Error(), "delivered nothing") {
-		t.Errorf("Ready() does not say why: %v", o.eng.Ready())
-	}
-	if v := o.metric(t, "corridor_engine_consumer_stalls_total"); v < 1 {
-		t.Errorf("corridor_engine_consumer_stalls_total = %v, want ≥ 1", v)
-	}
+	t.Logf("log: %s", o.log.lines("level=WARN", "delivered nothing")[0])
 	if v := o.metric(t, "corridor_engine_healthy"); v != 0 {
 		t.Errorf("corridor_engine_healthy = %v while stalled, want 0", v)
 	}
 	if v := o.metric(t, "corridor_engine_consumer_pending"); v != 3 {
 		t.Errorf("corridor_engine_consumer_pending = %v while stalled, want 3", v)
-	}
-	if l := o.log.lines("level=WARN", "delivered nothing", "3 messages are pending"); len(l) == 0 {
-		t.Errorf("no log line says the consumer stalled")
-	} else {
-		t.Logf("log: %s", l[0])
 	}
 	if n := e.positions(); n != 2 {
 		t.Fatalf("%d fixes stored while the consumer delivered nothing", n)
