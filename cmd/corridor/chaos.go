@@ -26,11 +26,18 @@ started by the run; the machine's own cluster is never touched. NATS is, in turn
 nats-server binary run on a random port (e.g. Debian's /usr/sbin/nats-server 2.9, or a current one
 built into bin/nats-server by make chaos).
 
+With --backlog N, every vehicle's first N fixes are published at once before the faults (e.g.
+--vehicles 10000 --backlog 20: 200,000 fixes, the backlog under which nats-server 2.9 stalled
+the old engine); the faults then follow one another as soon as the engine has recovered from the
+previous one, so that they hit while it drains the backlog, and the steady load goes on from
+each vehicle's fix N.
+
 Flags:
 `
 
 type chaosFlags struct {
 	vehicles, rate int
+	backlog        int // fixes per vehicle published at once before the faults (0: none)
 	nats           []string
 	steady         time.Duration
 	recoverWithin  time.Duration
@@ -44,6 +51,7 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosFlags, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, chaosUsage); fs.PrintDefaults() }
 	fs.IntVar(&o.vehicles, "vehicles", 100, "vehicles publishing")
 	fs.IntVar(&o.rate, "rate", 400, "steady load, fixes/s")
+	fs.IntVar(&o.backlog, "backlog", 0, "fixes per vehicle published at once before the faults, which then hit while the engine drains them (0: steady load only)")
 	natsList := fs.String("nats", "embedded,/usr/sbin/nats-server,bin/nats-server", "NATS servers to run the faults against, in turn (missing binaries are skipped)")
 	fs.DurationVar(&o.steady, "steady", 8*time.Second, "steady load before and after each fault")
 	fs.DurationVar(&o.recoverWithin, "recover-within", 10*time.Second, "the engine must be processing again within this long after each fault")
@@ -63,8 +71,8 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosFlags, error) {
 		}
 		o.nats = append(o.nats, n)
 	}
-	if o.vehicles < 1 || o.rate < 1 || len(o.nats) == 0 {
-		return o, errors.New("--vehicles and --rate must be positive and --nats name at least one server")
+	if o.vehicles < 1 || o.rate < 1 || o.backlog < 0 || len(o.nats) == 0 {
+		return o, errors.New("--vehicles and --rate must be positive, --backlog not negative, and --nats name at least one server")
 	}
 	return o, nil
 }
@@ -111,11 +119,11 @@ func cmdChaos(ctx context.Context, args []string, getenv func(string) string, st
 	defer cleanup()
 	p := &progress{w: stderr, start: time.Now()}
 	p.printf("PostgreSQL: a throwaway cluster in %s", dir)
-	pg, err := newPGCluster(dir)
+	pg, err := newChaosCluster(dir)
 	if err != nil {
 		return fail("PostgreSQL cluster: %v", err)
 	}
-	defer func() { _ = pg.stop("fast") }()
+	defer func() { _ = pg.Stop("fast") }()
 	var vs []verdict
 	for _, n := range o.nats {
 		mode := n
@@ -129,8 +137,12 @@ func cmdChaos(ctx context.Context, args []string, getenv func(string) string, st
 			break
 		}
 	}
-	fmt.Fprintf(stdout, "\n## corridor chaos: %d vehicles, %d fixes/s\n\nMachine: %s. Run at %s UTC.\n\n", o.vehicles, o.rate,
-		machine(), time.Now().UTC().Format("2006-01-02 15:04"))
+	backlog := ""
+	if o.backlog > 0 {
+		backlog = fmt.Sprintf(", after a backlog of %s fixes (%d per vehicle)", fmtInt(int64(o.vehicles*o.backlog)), o.backlog)
+	}
+	fmt.Fprintf(stdout, "\n## corridor chaos: %d vehicles, %d fixes/s%s\n\nMachine: %s. Run at %s UTC.\n\n", o.vehicles, o.rate,
+		backlog, machine(), time.Now().UTC().Format("2006-01-02 15:04"))
 	if !verdictTable(stdout, vs) {
 		return 1
 	}

@@ -11,13 +11,27 @@ import (
 func (c *chaosRun) check(ctx context.Context) {
 	sent, total := c.load.acked()
 	c.p.printf("load stopped: %s fixes acknowledged (%d publish retries during faults); waiting for history", fmtInt(int64(total)), c.load.retry)
-	drained := waitFor(ctx, 60*time.Second, func() bool {
+	// A backlog may still be draining: a minute, and a millisecond per acknowledged fix.
+	within := time.Minute
+	if c.o.backlog > 0 {
+		within += time.Duration(total) * time.Millisecond
+	}
+	drained := waitFor(ctx, within, func() bool {
 		n, err := c.db.count(ctx, "select count(*) from positions")
 		return err == nil && n >= int64(total)
 	})
 	if !drained {
 		n, _ := c.db.count(ctx, "select count(*) from positions")
-		c.p.printf("  history holds %s of %s acknowledged fixes a minute after the load stopped", fmtInt(n), fmtInt(int64(total)))
+		c.p.printf("  history holds %s of %s acknowledged fixes %s after the load stopped", fmtInt(n), fmtInt(int64(total)), within.Round(time.Second))
+	}
+	if c.o.backlog > 0 {
+		select {
+		case d := <-c.backlogDrained:
+			c.add("backlog drained", fmt.Sprintf("%s; all of it in history %s after its first publish",
+				c.backlogPublished, d.Round(10*time.Millisecond)), true)
+		default:
+			c.add("backlog drained", c.backlogPublished+"; not all of it in history", false)
+		}
 	}
 	// History: every acknowledged fix exactly once.
 	stored := make([]map[int]int, len(sent)) // vehicle -> fix index -> rows
@@ -66,7 +80,7 @@ func (c *chaosRun) check(ctx context.Context) {
 			}
 		}
 	}
-	c.add("acknowledged fixes not in history (a minute after the load stopped)", fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
+	c.add(fmt.Sprintf("acknowledged fixes not in history (waited up to %s after the load stopped)", within.Round(time.Second)), fmt.Sprintf("%d of %s", lost, fmtInt(int64(total))), lost == 0)
 	c.add("fixes stored twice", fmt.Sprintf("%d (and %d unacknowledged fixes stored once, %d unknown)", dup, extra, unknown), dup == 0 && unknown == 0)
 
 	// Alarms: exactly the expected route_deviation alarms, each once, each with one raised event.

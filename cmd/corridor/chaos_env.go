@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,79 +14,20 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/corridor-dev/corridor/internal/pgcluster"
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-// pgCluster is a throwaway PostgreSQL cluster (initdb in a temporary directory, its own port)
-// that chaos may stop and start without touching the machine's main cluster.
-type pgCluster struct {
-	bin, dir, port string
-	asPostgres     bool
-}
-
-// newPGCluster initialises and starts a cluster with the newest PostgreSQL under
-// /usr/lib/postgresql (Debian's layout, where PostGIS is installed for it).
-func newPGCluster(parent string) (*pgCluster, error) {
-	vers, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(vers) == 0 {
-		return nil, errors.New("no PostgreSQL server binaries under /usr/lib/postgresql (run scripts/services.sh)")
-	}
-	sort.Strings(vers)
-	c := &pgCluster{bin: filepath.Dir(vers[len(vers)-1]), dir: filepath.Join(parent, "pg")}
-	addr, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	_, c.port, _ = strings.Cut(addr, ":")
+// newChaosCluster starts the run's throwaway PostgreSQL cluster in parent/pg, durable (fsync on)
+// as in production; the machine's own cluster is never touched.
+func newChaosCluster(parent string) (*pgcluster.Cluster, error) {
 	if u, err := user.Current(); err == nil && u.Uid == "0" {
-		c.asPostgres = true // initdb refuses to run as root
-	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return nil, err
-	}
-	if c.asPostgres {
-		if out, err := exec.Command("chown", "-R", "postgres:postgres", parent).CombinedOutput(); err != nil {
+		// initdb and the server run as postgres, which must reach parent/pg.
+		if out, err := exec.Command("chown", "postgres:postgres", parent).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("chown %s: %v %s", parent, err, out)
 		}
 	}
-	if out, err := c.run("initdb", "-D", c.dir, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	return c, c.start()
-}
-
-func (c *pgCluster) run(tool string, args ...string) ([]byte, error) {
-	name := filepath.Join(c.bin, tool)
-	var cmd *exec.Cmd
-	if c.asPostgres {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-	} else {
-		cmd = exec.Command(name, args...)
-	}
-	return cmd.CombinedOutput()
-}
-
-// url is the cluster's superuser connection URL.
-func (c *pgCluster) url() string {
-	return "postgres://postgres@127.0.0.1:" + c.port + "/postgres?sslmode=disable"
-}
-
-func (c *pgCluster) start() error {
-	out, err := c.run("pg_ctl", "-D", c.dir, "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60",
-		"-o", "-p "+c.port+" -k "+c.dir+" -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200", "start")
-	if err != nil {
-		return fmt.Errorf("pg_ctl start: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// stop stops the cluster: mode "immediate" is a crash (no checkpoint), "fast" a clean stop.
-func (c *pgCluster) stop(mode string) error {
-	out, err := c.run("pg_ctl", "-D", c.dir, "-m", mode, "-w", "-t", "60", "stop")
-	if err != nil {
-		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
-	}
-	return nil
+	return pgcluster.New(filepath.Join(parent, "pg"), pgcluster.Options{Fsync: true, MaxConnections: 200})
 }
 
 // natsProc is an external nats-server process with JetStream on a fixed port and store.
@@ -169,6 +108,7 @@ type chaosLoad struct {
 	js    jetstream.JetStream
 	n     int
 	rate  int
+	k0    int // the steady load's first fix per vehicle (after a backlog)
 	t0    time.Time
 	mu    sync.Mutex
 	sent  []int // per vehicle (0-based): fixes acknowledged
@@ -189,7 +129,9 @@ func (l *chaosLoad) fix(i, k int) tracking.Position {
 
 // run publishes until ctx ends, with workers each owning every workers-th vehicle.
 func (l *chaosLoad) run(ctx context.Context, workers int) {
-	l.sent = make([]int, l.n)
+	if l.sent == nil {
+		l.sent = make([]int, l.n)
+	}
 	var wg sync.WaitGroup
 	perWorker := float64(l.rate) / float64(workers)
 	for w := 0; w < workers; w++ {
@@ -198,7 +140,7 @@ func (l *chaosLoad) run(ctx context.Context, workers int) {
 			defer wg.Done()
 			start := time.Now()
 			done := 0
-			for k := 0; ctx.Err() == nil; k++ {
+			for k := l.k0; ctx.Err() == nil; k++ {
 				for i := w + 1; i <= l.n && ctx.Err() == nil; i += workers {
 					p := l.fix(i, k)
 					for ctx.Err() == nil {

@@ -9,13 +9,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/corridor-dev/corridor/internal/pgcluster"
 )
 
 // chaosRun is one chaos run against one NATS server.
 type chaosRun struct {
 	o       chaosFlags
 	p       *progress
-	pg      *pgCluster
+	pg      *pgcluster.Cluster
 	natsBin string // "embedded" or a nats-server binary
 	mode    string
 	dir     string
@@ -27,6 +29,10 @@ type chaosRun struct {
 	engine   *child
 	load     *chaosLoad
 	verdicts []verdict
+
+	backlogPublished string             // with --backlog: what was published, how fast
+	backlogDrained   chan time.Duration // with --backlog: when history held all of it, since its first publish
+	stopWatch        func()             // ends the watch for the backlog's end
 }
 
 func (c *chaosRun) add(check, result string, ok bool) {
@@ -53,13 +59,23 @@ func (c *chaosRun) run(ctx context.Context) []verdict {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	c.load = &chaosLoad{js: js, n: c.o.vehicles, rate: c.o.rate, t0: time.Now().Add(-2 * 24 * time.Hour).Truncate(time.Second)}
+	// With a backlog the faults follow one another as soon as the engine has recovered, so that
+	// they hit while it drains the backlog.
+	gap := c.o.steady
+	if c.o.backlog > 0 {
+		if err := c.backlog(ctx); err != nil {
+			c.add("backlog published", err.Error(), false)
+			return c.verdicts
+		}
+		gap = 0
+	}
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.load.run(lctx, 8) }()
 	defer func() { stopLoad(); wg.Wait() }()
 
-	c.sleep(ctx, c.o.steady)
+	c.sleep(ctx, gap)
 	faults := []struct {
 		name string
 		do   func() error
@@ -70,19 +86,21 @@ func (c *chaosRun) run(ctx context.Context) []verdict {
 	}
 	for _, f := range faults {
 		_, before := c.load.acked()
-		c.p.printf("fault: %s (%s fixes acknowledged so far)", f.name, fmtInt(int64(before)))
+		left := c.unconsumed(ctx)
+		c.p.printf("fault: %s (%s fixes acknowledged so far%s)", f.name, fmtInt(int64(before)), left)
 		if err := f.do(); err != nil {
 			c.add(f.name, "fault could not be applied: "+err.Error(), false)
 			return c.verdicts
 		}
 		rec, ok := c.recovery(ctx)
-		res := fmt.Sprintf("processing again after %s", rec.Round(10*time.Millisecond))
+		res := fmt.Sprintf("processing again after %s%s", rec.Round(10*time.Millisecond), left)
 		if !ok {
-			res = fmt.Sprintf("not processing %s after the fault", rec.Round(time.Second))
+			res = fmt.Sprintf("not processing %s after the fault%s", rec.Round(time.Second), left)
 		}
 		c.add(f.name+": recovered within "+c.o.recoverWithin.String(), res, ok && rec <= c.o.recoverWithin)
-		c.sleep(ctx, c.o.steady)
+		c.sleep(ctx, gap)
 	}
+	c.sleep(ctx, c.o.steady-gap) // steady load after the last fault
 	stopLoad()
 	wg.Wait()
 	c.check(ctx)
@@ -101,7 +119,7 @@ func (c *chaosRun) setup(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if c.db, err = openBenchDB(ctx, c.pg.url(), "", "corridor_chaos_"); err != nil {
+	if c.db, err = openBenchDB(ctx, c.pg.URL(), "", "corridor_chaos_"); err != nil {
 		return err
 	}
 	if _, err := c.db.pool.Exec(ctx, `insert into carriers (id, name) values ($1, 'Corridor chaos')`, benchCarrier); err != nil {
@@ -153,6 +171,9 @@ func (c *chaosRun) startEngine(ctx context.Context) error {
 }
 
 func (c *chaosRun) teardown() {
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 	if c.engine != nil {
 		c.engine.stop()
 	}
@@ -183,11 +204,11 @@ func (c *chaosRun) restartNATS() error {
 }
 
 func (c *chaosRun) restartPG() error {
-	if err := c.pg.stop("immediate"); err != nil {
+	if err := c.pg.Stop("immediate"); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
-	return c.pg.start()
+	return c.pg.Start()
 }
 
 // recovery measures from now until the engine answers /readyz 200 and stores new positions.

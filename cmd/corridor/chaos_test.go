@@ -44,6 +44,12 @@ func TestChaosAndBenchFlags(t *testing.T) {
 	if err != nil || len(o.nats) != 1 || o.nats[0] != "embedded" || o.rate != 10 {
 		t.Fatalf("%+v %v", o, err)
 	}
+	if o, err := parseChaosFlags([]string{"--nats", "embedded", "--vehicles", "10000", "--backlog", "20"}, io.Discard); err != nil || o.backlog != 20 {
+		t.Fatalf("--backlog: %+v %v", o, err)
+	}
+	if _, err := parseChaosFlags([]string{"--nats", "embedded", "--backlog", "-1"}, io.Discard); err == nil {
+		t.Fatal("a negative backlog was accepted")
+	}
 	if _, err := parseChaosFlags([]string{"--nats", "/nonexistent"}, io.Discard); err == nil {
 		t.Fatal("no NATS server to run against was accepted")
 	}

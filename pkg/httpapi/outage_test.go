@@ -7,14 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/httpapi"
 	"github.com/corridor-dev/corridor/pkg/natsbus"
-	"github.com/corridor-dev/corridor/pkg/postgres"
 )
 
 // timed runs do and fails when it takes longer than d.
@@ -102,24 +100,7 @@ func TestPushOverMaxPayload(t *testing.T) {
 // recovers by itself when the database is back.
 func TestPostgresOutage(t *testing.T) {
 	cluster := pgtest.NewCluster(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, cluster.AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "create database corridor"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close(ctx)
-	dbURL := strings.Replace(cluster.AdminURL(), "/postgres?", "/corridor?", 1)
-	db, err := postgres.Open(ctx, dbURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := cluster.DB(t)
 	bus := natstest.New(t)
 	e := newEnvOn(t, db, func(d *httpapi.Deps) { d.Telemetry = bus; d.CacheTTL = time.Minute })
 	ts := e.now.Add(-time.Minute)

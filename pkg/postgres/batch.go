@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -79,7 +80,11 @@ func (db *DB) EnsurePartitions(ctx context.Context, ts ...time.Time) error {
 	return nil
 }
 
-func (db *DB) key(day string) string { return db.Pool.Config().ConnConfig.Database + "/" + day }
+// key identifies a day partition of this database: server and database name.
+func (db *DB) key(day string) string {
+	c := db.Pool.Config().ConnConfig
+	return fmt.Sprintf("%s:%d/%s/%s", c.Host, c.Port, c.Database, day)
+}
 
 var positionCols = []string{"vehicle_id", "carrier_id", "ts", "lat", "lon", "speed_kmh", "heading_deg", "altitude_m",
 	"accuracy_m", "satellites", "odometer_km", "fuel_pct", "fuel_l", "engine_rpm", "coolant_c", "ignition",
@@ -104,6 +109,21 @@ func positionRow(p *tracking.StoredPosition) []any {
 // idempotent by identity: a raise whose alarm exists (a replay) or another of whose key is active,
 // and a clear with nothing active, write nothing; a person's acknowledgement is never touched.
 func (db *DB) CommitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
+	res, err := db.commitBatch(ctx, b)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+		// A day partition this process knew to exist is gone (another process's retention dropped
+		// it, or the database was recreated under it): forget what it knew, so that the partitions
+		// are made again, and try once more (else the batch would fail the same way forever).
+		for i := range b.Positions {
+			partitions.Delete(db.key(b.Positions[i].TS.UTC().Format("20060102")))
+		}
+		return db.commitBatch(ctx, b)
+	}
+	return res, err
+}
+
+func (db *DB) commitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 	var res BatchResult
 	days := map[string][]int{}
 	var dayOrder []string

@@ -203,3 +203,30 @@ func TestReplayRaiseAndClearInOneBatch(t *testing.T) {
 		t.Fatalf("%d raised events (%v)", raisedEvents, err)
 	}
 }
+
+// A day partition that this process created and then another process dropped (its retention, or
+// a database recreated under it) is made again: the commit does not fail, let alone forever.
+func TestCommitBatchRemakesADroppedPartition(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	ts := time.Now().UTC().Truncate(time.Second)
+	batch := func(ts time.Time) *postgres.Batch {
+		return &postgres.Batch{Positions: []tracking.StoredPosition{
+			{Position: tracking.Position{VehicleID: "v1", CarrierID: "c1", TS: ts, Lat: 29.8, Lon: 107.01}, ReceivedAt: ts}}}
+	}
+	if _, err := db.CommitBatch(ctx, batch(ts)); err != nil {
+		t.Fatal(err)
+	}
+	// Dropped behind this process's back (not through its DropPartitionsBefore).
+	if _, err := db.Pool.Exec(ctx, `drop table positions_`+ts.Format("20060102")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.CommitBatch(ctx, batch(ts.Add(time.Second)))
+	if err != nil {
+		t.Fatalf("commit after the partition was dropped: %v", err)
+	}
+	if res.Inserted != 1 {
+		t.Fatalf("inserted %d, want 1", res.Inserted)
+	}
+}
