@@ -169,8 +169,19 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Retention: jetstream.LimitsPolicy, MaxAge: 30 * 24 * time.Hour,
 			Description: "inputs that could not be used, with the reason"},
 	}
+	// NATS ≥ 2.10 stores each position with its vehicle's bucket as a 4th token (engine
+	// partitions); an older server stores telemetry.<carrier>.<vehicle> as published.
+	if SupportsTransforms(b.NC.ConnectedServerVersion()) {
+		tr := TelemetryTransform
+		cfgs[0].SubjectTransform = &tr
+	}
 	for _, c := range cfgs {
-		if _, err := b.JS.CreateOrUpdateStream(ctx, c); err != nil {
+		_, err := b.JS.CreateOrUpdateStream(ctx, c)
+		if errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported) {
+			c.SubjectTransform = nil
+			_, err = b.JS.CreateOrUpdateStream(ctx, c)
+		}
+		if err != nil {
 			return fmt.Errorf("stream %s: %v", c.Name, err)
 		}
 	}
