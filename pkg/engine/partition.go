@@ -28,9 +28,9 @@ type partition struct {
 	owns    [natsbus.Buckets]bool   // the partition's buckets
 	floor   [natsbus.Buckets]uint64 // per bucket: the sequence its restored checkpoint reflects (skipped up to it)
 	poison  map[uint64]string       // stream sequences whose processing panicked, with why
-	created time.Time // the stream's creation time: identifies the stream the sequences refer to
-	seq     uint64    // last stream sequence reflected in the core and committed
-	cseq    uint64    // last consumer sequence delivered to us (0: none since the consumer was created)
+	created time.Time               // the stream's creation time: identifies the stream the sequences refer to
+	seq     uint64                  // last stream sequence reflected in the core and committed
+	cseq    uint64                  // last consumer sequence delivered to us (0: none since the consumer was created)
 	cons    jetstream.Consumer
 	// lastDelivery is when a message last arrived, for the stall watchdog.
 	lastDelivery time.Time
