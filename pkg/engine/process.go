@@ -133,11 +133,20 @@ func (e *Engine) handle(ctx context.Context, p *partition, msgs []jetstream.Msg)
 
 // deadLetter builds the dead letter of a message, de-duplicated by its stream sequence.
 func deadLetter(m jetstream.Msg, reason, detail string) natsbus.DeadLetter {
-	dl := natsbus.NewDeadLetter(reason, detail, m.Subject(), m.Data())
+	dl := natsbus.NewDeadLetter(reason, detail, publishedSubject(m.Subject()), m.Data())
 	if md, err := m.Metadata(); err == nil {
 		dl.MsgID = fmt.Sprintf("dead-%s-%d", md.Stream, md.Sequence.Stream)
 	}
 	return dl
+}
+
+// publishedSubject is the subject a message was published to: the stored one without the
+// bucket token the stream's transform added.
+func publishedSubject(stored string) string {
+	if c, v, b, ok := subjectIDs(stored); ok && b != "" && b == strconv.Itoa(natsbus.Bucket(v)) {
+		return "telemetry." + c + "." + v
+	}
+	return stored
 }
 
 func isDataError(err error) bool {
