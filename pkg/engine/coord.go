@@ -133,10 +133,14 @@ func (e *Engine) coordinate(ctx context.Context) {
 				e.forget(k)
 				switch {
 				case errors.Is(err, errLegacyDrained):
+					e.healthy(k)
 					planned = time.Time{} // plan again: the stream can now be split
 				case err != nil && ctx.Err() == nil:
+					r.health.set(err.Error()) // until it restores, or another engine holds it
 					backoff[k] = time.Now().Add(time.Second)
 					e.log.Error("engine: partition stopped; restoring it from its checkpoint", "partition", k, "of", r.spec.n, "err", err)
+				default:
+					e.healthy(k) // given up
 				}
 			default:
 			}
@@ -152,12 +156,19 @@ func (e *Engine) coordinate(ctx context.Context) {
 			}
 			planned = time.Now()
 			if p != cur {
-				for k, r := range e.snapshot() {
+				running := e.snapshot()
+				for _, r := range running {
 					if r.spec.n != p.n || r.spec.legacyUntil != p.legacyUntil {
 						r.cancel() // collected above once it has checkpointed
-						_ = k
 					}
 				}
+				e.mu.Lock()
+				for k := range e.phealth {
+					if _, ok := running[k]; !ok {
+						delete(e.phealth, k) // a partition of the previous plan
+					}
+				}
+				e.mu.Unlock()
 			}
 			cur = p
 		}
@@ -197,6 +208,7 @@ func (e *Engine) coordinate(ctx context.Context) {
 			spec := newSpec(cur.n, k)
 			spec.legacyUntil = cur.legacyUntil
 			if spec.anyIn(busy) {
+				e.healthy(k) // another engine holds (some of) it: its health is that engine's
 				continue
 			}
 			lease, ok, err := e.db.TryLeases(ctx, spec.keys()...)
@@ -299,8 +311,13 @@ func bucketCheckpoints(pos []postgres.BucketPos, created time.Time) [natsbus.Buc
 // start runs a partition whose lease is held, in its own goroutine.
 func (e *Engine) start(ctx context.Context, spec partSpec, lease *postgres.Lease) *running {
 	pctx, cancel := context.WithCancel(ctx)
-	r := &running{spec: spec, lease: lease, health: &health{}, cancel: cancel, done: make(chan error, 1)}
 	e.mu.Lock()
+	h := e.phealth[spec.k]
+	if h == nil {
+		h = &health{}
+		e.phealth[spec.k] = h
+	}
+	r := &running{spec: spec, lease: lease, health: h, cancel: cancel, done: make(chan error, 1)}
 	e.running[spec.k] = r
 	e.metrics.partitions.Set(float64(len(e.running)))
 	e.mu.Unlock()
@@ -332,6 +349,13 @@ func (e *Engine) forget(k int) {
 	e.metrics.pending.DeleteLabelValues(l)
 	e.metrics.streamSeq.DeleteLabelValues(l)
 	e.metrics.checkpointSeq.DeleteLabelValues(l)
+}
+
+// healthy forgets partition k's health (it is no longer this engine's concern).
+func (e *Engine) healthy(k int) {
+	e.mu.Lock()
+	delete(e.phealth, k)
+	e.mu.Unlock()
 }
 
 // stopAll stops every partition (each checkpoints) and waits for them.

@@ -80,6 +80,10 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[int]*running // the partitions this engine holds, by k
+	// phealth is each partition's health, by k: it outlives a run of the partition that failed
+	// (restore fails again and again: still not ready) until the partition restores, is given up
+	// or is found held by another engine.
+	phealth map[int]*health
 }
 
 // New builds an engine; Run starts it.
@@ -113,7 +117,7 @@ func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg pr
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, db: db, store: db, bus: bus, pub: bus, log: log,
-		kick: make(chan struct{}, 1), running: map[int]*running{}}
+		kick: make(chan struct{}, 1), running: map[int]*running{}, phealth: map[int]*health{}}
 	e.metrics = newMetrics(reg, func() float64 {
 		if e.Ready() == nil {
 			return 1
@@ -181,9 +185,14 @@ func (e *Engine) Ready() error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.running {
-		if reason, since := r.health.get(); reason != "" && time.Since(since) >= failGrace {
-			return fmt.Errorf("engine partition %d of %d: %s (since %s)", r.spec.k, r.spec.n, reason, since.UTC().Format(time.RFC3339))
+	ks := make([]int, 0, len(e.phealth))
+	for k := range e.phealth {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		if reason, since := e.phealth[k].get(); reason != "" && time.Since(since) >= failGrace {
+			return fmt.Errorf("engine partition %d: %s (since %s)", k, reason, since.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
