@@ -96,6 +96,7 @@ func (e *Engine) coordinate(ctx context.Context) {
 	var planned time.Time
 	warned := map[string]bool{}
 	offset := rand.IntN(natsbus.Buckets)
+	var uncovered time.Time // since when some bucket has been held by no engine (zero: none)
 	backoff := map[int]time.Time{} // k -> not before (after a partition failed)
 	t := time.NewTicker(e.cfg.PlanEvery)
 	defer t.Stop()
@@ -194,12 +195,16 @@ func (e *Engine) coordinate(ctx context.Context) {
 			continue
 		}
 		if len(held) >= share {
+			if busy, err := e.heldBuckets(ctx); err == nil {
+				e.checkCoverage(busy, &uncovered, cur)
+			}
 			continue
 		}
 		busy, err := e.heldBuckets(ctx)
 		if err != nil {
 			continue
 		}
+		e.checkCoverage(busy, &uncovered, cur)
 		for i := 0; i < cur.n && len(held) < share; i++ {
 			k := (offset + i) % cur.n
 			if _, ok := held[k]; ok || time.Now().Before(backoff[k]) {
@@ -349,6 +354,30 @@ func (e *Engine) forget(k int) {
 	e.metrics.pending.DeleteLabelValues(l)
 	e.metrics.streamSeq.DeleteLabelValues(l)
 	e.metrics.checkpointSeq.DeleteLabelValues(l)
+}
+
+// checkCoverage reports buckets that no engine has held for 10 s: their messages wait for
+// nobody (engines configured with different numbers of partitions can leave some so).
+func (e *Engine) checkCoverage(busy map[int]bool, since *time.Time, cur plan) {
+	var free []int
+	for b := 0; b < natsbus.Buckets; b++ {
+		if !busy[b] {
+			free = append(free, b)
+		}
+	}
+	switch {
+	case len(free) == 0:
+		*since = time.Time{}
+		e.coverage.ok()
+	case since.IsZero():
+		*since = time.Now()
+	case time.Since(*since) >= 10*time.Second:
+		why := fmt.Sprintf("buckets %v are consumed by no engine (do all engines have the same CORRIDOR_ENGINE_PARTITIONS? this one: %d)", free, cur.n)
+		if r, _ := e.coverage.get(); r != why {
+			e.log.Warn("engine: "+why, "partitions", cur.n)
+		}
+		e.coverage.set(why)
+	}
 }
 
 // healthy forgets partition k's health (it is no longer this engine's concern).

@@ -74,9 +74,11 @@ type Engine struct {
 	ready   atomic.Bool
 	kick    chan struct{} // wakes the outbox publisher after a commit
 	metrics *metrics
-	health  health                   // the engine's own (leases, planning); each partition has its own
-	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
-	crashed atomic.Bool              // test seam: stop as a killed process would (no final checkpoint)
+	health  health // the engine's own (leases, planning); each partition has its own
+	// coverage: some bucket has been held by no engine for a while
+	coverage health
+	onFix    func(*tracking.Position) // test seam: called for every valid fix before evaluation
+	crashed  atomic.Bool              // test seam: stop as a killed process would (no final checkpoint)
 
 	mu      sync.Mutex
 	running map[int]*running // the partitions this engine holds, by k
@@ -180,8 +182,10 @@ func (e *Engine) Ready() error {
 	if !e.ready.Load() {
 		return errors.New("engine starting")
 	}
-	if reason, since := e.health.get(); reason != "" && time.Since(since) >= failGrace {
-		return fmt.Errorf("engine: %s (since %s)", reason, since.UTC().Format(time.RFC3339))
+	for _, h := range []*health{&e.health, &e.coverage} {
+		if reason, since := h.get(); reason != "" && time.Since(since) >= failGrace {
+			return fmt.Errorf("engine: %s (since %s)", reason, since.UTC().Format(time.RFC3339))
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -27,3 +27,32 @@ func TestReadyPerPartition(t *testing.T) {
 		t.Fatalf("Ready() = %v after partition 0 recovered", err)
 	}
 }
+
+// A bucket held by no engine for 10 s (engines configured with different numbers of
+// partitions can leave some so) makes the engine not ready, naming the buckets.
+func TestReadyUncoveredBuckets(t *testing.T) {
+	e := New(Config{}, nil, nil, nil, nil)
+	e.ready.Store(true)
+	busy := map[int]bool{}
+	for b := 0; b < 64; b++ {
+		busy[b] = b != 2 && b != 6
+	}
+	var since time.Time
+	e.checkCoverage(busy, &since, plan{n: 4})
+	if err := e.Ready(); err != nil || since.IsZero() {
+		t.Fatalf("Ready() = %v at once (since %v)", err, since)
+	}
+	since = time.Now().Add(-11 * time.Second)
+	e.checkCoverage(busy, &since, plan{n: 4})
+	e.coverage.mu.Lock()
+	e.coverage.since = time.Now().Add(-2 * failGrace)
+	e.coverage.mu.Unlock()
+	if err := e.Ready(); err == nil || !strings.Contains(err.Error(), "[2 6]") {
+		t.Fatalf("Ready() = %v, want buckets 2 and 6 named", err)
+	}
+	busy[2], busy[6] = true, true
+	e.checkCoverage(busy, &since, plan{n: 4})
+	if err := e.Ready(); err != nil || !since.IsZero() {
+		t.Fatalf("Ready() = %v once every bucket is held", err)
+	}
+}
