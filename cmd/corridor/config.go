@@ -38,8 +38,9 @@ type Config struct {
 	NATSAuth         natsbus.Auth
 	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
 	Supervision SupervisionConfig
-	Uplink      uplinkConfig // JT/T 809, role uplink
-	BasemapURL  string       // CORRIDOR_BASEMAP_URL: optional raster tiles under the screen's offline map
+	Uplink      uplinkConfig  // JT/T 809, role uplink
+	BasemapURL  string        // CORRIDOR_BASEMAP_URL: optional raster tiles under the screen's offline map
+	NATSSync    time.Duration // CORRIDOR_NATS_SYNC: the embedded server's disk sync (natsbus.SyncAlways: before every ack)
 	// EnginePartitions is CORRIDOR_ENGINE_PARTITIONS: the stream partitions engines share (1..64).
 	EnginePartitions int
 }
@@ -87,6 +88,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("CORRIDOR_JT808_TIME_OFFSET: %v", err))
 	} else {
 		c.JT808TimeOffset = loc
+	}
+	if d, err := natsbus.ParseSync(env("CORRIDOR_NATS_SYNC", natsbus.DefaultSync.String())); err != nil {
+		errs = append(errs, fmt.Errorf("CORRIDOR_NATS_SYNC: %v", err))
+	} else {
+		c.NATSSync = d
 	}
 	switch v := strings.ToLower(env("CORRIDOR_AUTO_MIGRATE", "true")); v {
 	case "true", "1", "yes":

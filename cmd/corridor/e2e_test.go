@@ -386,10 +386,10 @@ func TestServeDefaultsEmbeddedNATS(t *testing.T) {
 
 func TestConfigErrorsOneLineEach(t *testing.T) {
 	var out bytes.Buffer
-	env := map[string]string{"CORRIDOR_ROLES": "api,bogus", "CORRIDOR_CLEAR_FIXES": "two", "CORRIDOR_HTTP_ADDR": "8080"}
+	env := map[string]string{"CORRIDOR_ROLES": "api,bogus", "CORRIDOR_CLEAR_FIXES": "two", "CORRIDOR_HTTP_ADDR": "8080", "CORRIDOR_NATS_SYNC": "sometimes"}
 	code := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &out, &out)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if code != 2 || len(lines) != 3 {
+	if code != 2 || len(lines) != 4 {
 		t.Fatalf("exit %d, output:\n%s", code, out.String())
 	}
 	for _, l := range lines {

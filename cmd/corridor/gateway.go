@@ -53,12 +53,17 @@ func watchVehicles(ctx context.Context, db *postgres.DB, gw *gateway.Server) {
 		var n struct {
 			Table string `json:"table"`
 			ID    string `json:"id"`
+			All   bool   `json:"all"` // a statement changed more rows than a notification names
 		}
 		if json.Unmarshal([]byte(payload), &n) != nil || n.Table != "vehicles" {
 			return
 		}
 		mu.Lock()
-		changed[n.ID] = true
+		if n.All || n.ID == "" {
+			all = true
+		} else {
+			changed[n.ID] = true
+		}
 		mu.Unlock()
 		wake()
 	})

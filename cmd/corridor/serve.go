@@ -130,7 +130,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 			log.Warn("embedded NATS listens beyond loopback: clients need the generated token (use NATS_URL with a configured server to share it)",
 				"addr", cfg.EmbeddedNATSAddr)
 		}
-		if a.ns, err = natsbus.StartEmbeddedAuth(cfg.EmbeddedNATSAddr, filepath.Join(cfg.DataDir, "nats"), token, log); err != nil {
+		if a.ns, err = natsbus.StartEmbeddedAuth(cfg.EmbeddedNATSAddr, filepath.Join(cfg.DataDir, "nats"), token, cfg.NATSSync, log); err != nil {
 			return nil, err
 		}
 		natsURL = a.ns.ClientURL()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -33,12 +34,34 @@ const (
 // StartEmbedded runs a NATS server with JetStream in this process, listening on addr
 // (host:port) and storing under storeDir. A taken port is a clear error.
 func StartEmbedded(addr, storeDir string, log *slog.Logger) (*server.Server, error) {
-	return StartEmbeddedAuth(addr, storeDir, "", log)
+	return StartEmbeddedAuth(addr, storeDir, "", DefaultSync, log)
+}
+
+// DefaultSync is how often the embedded server syncs JetStream's files to disk by default
+// (CORRIDOR_NATS_SYNC): what a power cut can lose is at most what was acknowledged in the last
+// interval and not yet committed by the engine. A process crash loses nothing either way: the
+// data is in the operating system's page cache.
+const DefaultSync = 100 * time.Millisecond
+
+// SyncAlways makes the embedded server sync to disk before it acknowledges each message.
+const SyncAlways time.Duration = -1
+
+// ParseSync reads CORRIDOR_NATS_SYNC: "always" or a duration (e.g. 100ms, 1s).
+func ParseSync(v string) (time.Duration, error) {
+	if strings.EqualFold(v, "always") {
+		return SyncAlways, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not \"always\" or a positive duration such as 100ms", v)
+	}
+	return d, nil
 }
 
 // StartEmbeddedAuth is StartEmbedded for a server that requires token from every client when
-// token is not empty (serve generates one when the server listens beyond loopback).
-func StartEmbeddedAuth(addr, storeDir, token string, log *slog.Logger) (*server.Server, error) {
+// token is not empty (serve generates one when the server listens beyond loopback), syncing its
+// files every sync (SyncAlways: before every acknowledgement).
+func StartEmbeddedAuth(addr, storeDir, token string, sync time.Duration, log *slog.Logger) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("CORRIDOR_EMBEDDED_NATS_ADDR %q: %v", addr, err)
@@ -65,6 +88,11 @@ func StartEmbeddedAuth(addr, storeDir, token string, log *slog.Logger) (*server.
 		NoSigs:        true,
 		NoLog:         true,
 		Authorization: token,
+		SyncInterval:  sync,
+		SyncAlways:    sync == SyncAlways,
+	}
+	if sync <= 0 {
+		opts.SyncInterval = DefaultSync
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -76,7 +104,11 @@ func StartEmbeddedAuth(addr, storeDir, token string, log *slog.Logger) (*server.
 		return nil, fmt.Errorf("embedded NATS on %s did not become ready", addr)
 	}
 	if log != nil {
-		log.Info("embedded NATS started", "url", ns.ClientURL(), "store", storeDir, "auth", token != "")
+		syncs := opts.SyncInterval.String()
+		if opts.SyncAlways {
+			syncs = "always"
+		}
+		log.Info("embedded NATS started", "url", ns.ClientURL(), "store", storeDir, "auth", token != "", "sync", syncs)
 	}
 	return ns, nil
 }

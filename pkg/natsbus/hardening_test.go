@@ -95,7 +95,7 @@ func TestRedactURL(t *testing.T) {
 // An embedded server with a token refuses clients without it; the token, or a user and password
 // in the URL, get in; an nkey seed file is read.
 func TestEmbeddedTokenAndClientAuth(t *testing.T) {
-	ns, err := natsbus.StartEmbeddedAuth("127.0.0.1:0", t.TempDir(), "the-token-0123456789", nil)
+	ns, err := natsbus.StartEmbeddedAuth("127.0.0.1:0", t.TempDir(), "the-token-0123456789", natsbus.DefaultSync, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
