@@ -96,7 +96,7 @@ func (e *Engine) coordinate(ctx context.Context) {
 	var planned time.Time
 	warned := map[string]bool{}
 	offset := rand.IntN(natsbus.Buckets)
-	var uncovered time.Time // since when some bucket has been held by no engine (zero: none)
+	var uncovered time.Time        // since when some bucket has been held by no engine (zero: none)
 	backoff := map[int]time.Time{} // k -> not before (after a partition failed)
 	t := time.NewTicker(e.cfg.PlanEvery)
 	defer t.Stop()

@@ -29,9 +29,9 @@ type env struct {
 	eng  *engine.Engine // the engine start started last
 	// partitions is the engine's Config.Partitions (0: the default, 1)
 	partitions int
-	mu   sync.Mutex
-	got  []tracking.AlarmEvent
-	dead []natsbus.DeadLetter
+	mu         sync.Mutex
+	got        []tracking.AlarmEvent
+	dead       []natsbus.DeadLetter
 }
 
 func newEnv(t *testing.T) *env { return newEnvB(t) }
