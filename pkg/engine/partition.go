@@ -28,6 +28,7 @@ type partition struct {
 	owns    [natsbus.Buckets]bool   // the partition's buckets
 	floor   [natsbus.Buckets]uint64 // per bucket: the sequence its restored checkpoint reflects (skipped up to it)
 	poison  map[uint64]string       // stream sequences whose processing panicked, with why
+	fence   *postgres.Fence         // every write checks the lease is still held before it commits
 	created time.Time               // the stream's creation time: identifies the stream the sequences refer to
 	seq     uint64                  // last stream sequence reflected in the core and committed
 	cseq    uint64                  // last consumer sequence delivered to us (0: none since the consumer was created)
@@ -56,7 +57,7 @@ var errRecreate = errors.New("consumer must be recreated")
 // restores again).
 func (e *Engine) runPartition(ctx context.Context, r *running) error {
 	p := &partition{spec: r.spec, label: strconv.Itoa(r.spec.k), name: r.spec.consumer(), core: core.New(e.cfg.Rules),
-		lease: r.lease, health: r.health, poison: map[uint64]string{}}
+		lease: r.lease, health: r.health, poison: map[uint64]string{}, fence: r.lease.Fence()}
 	for _, b := range p.spec.buckets {
 		p.owns[b] = true
 	}
@@ -444,7 +445,7 @@ func (e *Engine) checkpointRows(p *partition) ([]postgres.VehicleStateRow, []str
 		rows = append(rows, postgres.VehicleStateRow{VehicleID: s.VehicleID, Rules: j, Live: s.Live})
 		ids = append(ids, s.VehicleID)
 	}
-	return rows, ids, postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: p.seq}, nil
+	return rows, ids, postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: p.seq, Fence: p.fence}, nil
 }
 
 // checkpointEnded records how a checkpoint ended; a failed one's vehicles are dirty again.

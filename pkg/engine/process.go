@@ -307,6 +307,7 @@ func (e *Engine) commit(ctx context.Context, p *partition, bw *batchWork, seq ui
 	if seq != 0 {
 		bw.db.Stream = &postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: seq}
 	}
+	bw.db.Fence = p.fence
 	if len(bw.db.Positions) == 0 && len(bw.db.Changes) == 0 && len(bw.db.States) == 0 && seq == 0 {
 		return nil
 	}

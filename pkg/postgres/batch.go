@@ -46,6 +46,7 @@ type StreamPos struct {
 	Buckets       []int
 	StreamCreated time.Time
 	Seq           uint64
+	Fence         *Fence // optional: written only while this lease is held
 }
 
 // Batch is everything one engine batch commits atomically.
@@ -54,6 +55,7 @@ type Batch struct {
 	Changes   []AlarmChange             // in order
 	States    []VehicleStateRow         // optional (the time-driven rules write the states they change)
 	Stream    *StreamPos                // optional: the partition's stream position after this batch
+	Fence     *Fence                    // optional: written only while this lease is held
 }
 
 // BatchResult tells what the commit did.
@@ -143,7 +145,7 @@ func (db *DB) CommitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 					return err
 				}
 			}
-			return nil
+			return b.Fence.check(ctx, tx)
 		})
 		var pe *pgconn.PgError
 		if !dedupe && errors.As(err, &pe) && pe.Code == "23505" { // only positions can violate a unique key here
@@ -245,8 +247,10 @@ func (db *DB) Checkpoint(ctx context.Context, states []VehicleStateRow, pos Stre
 		if err := upsertStates(ctx, tx, states); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, bucketsCheckpointed, pos.Buckets, pos.StreamCreated, int64(pos.Seq))
-		return err
+		if _, err := tx.Exec(ctx, bucketsCheckpointed, pos.Buckets, pos.StreamCreated, int64(pos.Seq)); err != nil {
+			return err
+		}
+		return pos.Fence.check(ctx, tx)
 	})
 }
 

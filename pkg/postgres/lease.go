@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,35 @@ func (db *DB) Members(ctx context.Context, key int64) (int, error) {
 			and classid = $1 and objid = $2 and objsubid = 1 and mode = 'ShareLock' and granted`,
 		uint32(uint64(key)>>32), uint32(uint64(key))).Scan(&n)
 	return n, err
+}
+
+// Fence returns what a transaction checks, just before it commits, to be sure this lease (its
+// first key) is still held: a writer that lost its lease (its connection broke and another
+// engine took the keys) must not overwrite what the new holder restored.
+func (l *Lease) Fence() *Fence { return &Fence{PID: l.conn.PgConn().PID(), Key: l.Keys[0]} }
+
+// Fence identifies a held advisory lock: the session holding it and its key.
+type Fence struct {
+	PID uint32
+	Key int64
+}
+
+// ErrLeaseLost: a fenced transaction found its lease gone, and rolled back.
+var ErrLeaseLost = errors.New("the lease is no longer held: not written")
+
+func (f *Fence) check(ctx context.Context, tx pgx.Tx) error {
+	if f == nil {
+		return nil
+	}
+	var held bool
+	if err := tx.QueryRow(ctx, `select exists (select 1 from pg_locks where locktype = 'advisory' and pid = $1
+		and classid = $2 and objid = $3 and objsubid = 1 and granted)`, f.PID, uint32(uint64(f.Key)>>32), uint32(uint64(f.Key))).Scan(&held); err != nil {
+		return err
+	}
+	if !held {
+		return ErrLeaseLost
+	}
+	return nil
 }
 
 // Check confirms the lease is still held: a session lock lasts as long as its connection, so
