@@ -80,7 +80,8 @@ type plan struct {
 // errLegacyDrained ends the single partition that consumed the 3-token messages.
 var errLegacyDrained = errors.New("the messages stored before the bucket transform are consumed")
 
-// coordinate registers the engine as a member and, every PlanEvery, holds its share of the
+// coordinate registers the engine as a member (while it can plan, i.e. reach NATS and the
+// database: an engine that cannot take partitions is not counted) and, every PlanEvery, holds its share of the
 // partitions: at most ceil(n / live engines), taking free ones up to it and releasing one (after
 // its final checkpoint) while above it, so a newcomer gets its share and a stopped or killed
 // engine's partitions (their locks die with its connections) are taken within seconds.
@@ -108,25 +109,6 @@ func (e *Engine) coordinate(ctx context.Context) {
 			case <-t.C:
 			}
 		}
-		if member == nil {
-			l, ok, err := e.db.TryMember(ctx, memberKey)
-			if err != nil || !ok {
-				why := "an engine of an older version holds the engine lease"
-				if err != nil {
-					why = "database: cannot register as an engine: " + err.Error()
-				}
-				if !warned[why] {
-					e.log.Warn("engine: standing by", "why", why)
-					warned[why] = true
-				}
-				if err != nil {
-					e.fail(why)
-				}
-				e.ready.Store(err == nil)
-				continue
-			}
-			member = l
-		}
 		// Collect partitions that ended (released, lost their lease or failed).
 		for k, r := range e.snapshot() {
 			select {
@@ -139,6 +121,7 @@ func (e *Engine) coordinate(ctx context.Context) {
 				case err != nil && ctx.Err() == nil:
 					r.health.set(err.Error()) // until it restores, or another engine holds it
 					backoff[k] = time.Now().Add(time.Second)
+					planned = time.Time{} // can this engine still reach NATS? (if not, it stops counting as one)
 					e.log.Error("engine: partition stopped; restoring it from its checkpoint", "partition", k, "of", r.spec.n, "err", err)
 				default:
 					e.healthy(k) // given up
@@ -152,6 +135,12 @@ func (e *Engine) coordinate(ctx context.Context) {
 				if ctx.Err() == nil {
 					e.fail("NATS/database: cannot plan the partitions: " + err.Error())
 					e.log.Warn("engine: planning partitions", "err", err)
+				}
+				if member != nil && len(e.snapshot()) == 0 {
+					// Not counted as an engine while it cannot take partitions: the others'
+					// share covers this one's.
+					member.Release()
+					member = nil
 				}
 				continue
 			}
@@ -172,6 +161,25 @@ func (e *Engine) coordinate(ctx context.Context) {
 				e.mu.Unlock()
 			}
 			cur = p
+		}
+		if member == nil {
+			l, ok, err := e.db.TryMember(ctx, memberKey)
+			if err != nil || !ok {
+				why := "an engine of an older version holds the engine lease"
+				if err != nil {
+					why = "database: cannot register as an engine: " + err.Error()
+				}
+				if !warned[why] {
+					e.log.Warn("engine: standing by", "why", why)
+					warned[why] = true
+				}
+				if err != nil {
+					e.fail(why)
+				}
+				e.ready.Store(err == nil)
+				continue
+			}
+			member = l
 		}
 		live, err := e.db.Members(ctx, memberKey)
 		if err != nil {
