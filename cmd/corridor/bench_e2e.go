@@ -70,7 +70,7 @@ func parseE2EFlags(args []string, stderr io.Writer) (e2eFlags, error) {
 	fs.IntVar(&o.vehicles, "vehicles", 10000, "vehicles (each on a trip along one of the corridors)")
 	fs.IntVar(&o.corridors, "corridors", 50, "corridors (random, ~30 km, 60 vertices)")
 	fs.IntVar(&o.fixes, "fixes", 20, "fixes per vehicle in a drained-throughput round")
-	engines := fs.String("engines", "1", "engine processes, one drained-throughput round per entry (e.g. 1,2,3; more than 1 needs partitioned engines)")
+	engines := fs.String("engines", "1", "engine processes, one drained-throughput round per entry (e.g. 1,2,3; processes beyond --partitions stand by)")
 	rates := fs.String("rates", "5000,20000", "fixed publish rates (fixes/s) for the publish → live latency; empty: skip")
 	fs.DurationVar(&o.rateDuration, "rate-duration", 10*time.Second, "how long each fixed rate runs")
 	mem := fs.String("mem-vehicles", "", "vehicle counts for heap/RSS per tracked vehicle (e.g. 10000,100000,400000; default: --vehicles)")

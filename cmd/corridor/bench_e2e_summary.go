@@ -38,10 +38,11 @@ func (s *e2eSummary) table() *table {
 		t.add("bare JetStream consume + ack (pull, 1,000 per fetch, AckAll)", fmtRate(s.bareCons), "")
 	}
 	for _, d := range s.drains {
-		what := fmt.Sprintf("engine drained: %d process(es), %s fixes published at once", d.engines, fmtInt(int64(d.res.fixes)))
+		parts := max(s.o.partitions, 1)
+		what := fmt.Sprintf("engine drained: %d process(es), %d partition(s), %s fixes published at once", d.engines, parts, fmtInt(int64(d.res.fixes)))
 		target := "≥ 60,000/s, ≥ 50 % of bare consume"
-		if d.engines > 1 {
-			target = "needs partitioned engines"
+		if d.engines > parts {
+			target = "more processes than partitions: the others stand by"
 		}
 		switch {
 		case d.res.stalled:

@@ -41,6 +41,8 @@ type Config struct {
 	Uplink      uplinkConfig  // JT/T 809, role uplink
 	BasemapURL  string        // CORRIDOR_BASEMAP_URL: optional raster tiles under the screen's offline map
 	NATSSync    time.Duration // CORRIDOR_NATS_SYNC: the embedded server's disk sync (natsbus.SyncAlways: before every ack)
+	// EnginePartitions is CORRIDOR_ENGINE_PARTITIONS: the stream partitions engines share (1..64).
+	EnginePartitions int
 }
 
 // APIConfig holds the HTTP API's limits (see loadAPIConfig).
@@ -111,6 +113,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("CORRIDOR_ROLES: no role"))
+	}
+	partitions := env("CORRIDOR_ENGINE_PARTITIONS", "1")
+	if n, err := strconv.Atoi(partitions); err != nil || n < 1 || n > natsbus.Buckets {
+		errs = append(errs, fmt.Errorf("CORRIDOR_ENGINE_PARTITIONS: %q is not a number of partitions from 1 to %d", partitions, natsbus.Buckets))
+	} else {
+		c.EnginePartitions = n
 	}
 	for _, a := range []struct{ name, v string }{{"CORRIDOR_HTTP_ADDR", c.HTTPAddr}, {"CORRIDOR_JT808_ADDR", c.JT808Addr}, {"CORRIDOR_EMBEDDED_NATS_ADDR", c.EmbeddedNATSAddr}} {
 		if a.v == "" {

@@ -27,3 +27,19 @@ func TestJT808TimeOffsetConfig(t *testing.T) {
 		t.Errorf("a zone name accepted: %v", err)
 	}
 }
+
+// CORRIDOR_ENGINE_PARTITIONS: 1 by default, 1..64, anything else one clear line.
+func TestEnginePartitionsConfig(t *testing.T) {
+	for in, want := range map[string]int{"": 1, "1": 1, "4": 4, "64": 64} {
+		c, err := loadConfig(func(k string) string { return map[string]string{"CORRIDOR_ENGINE_PARTITIONS": in}[k] })
+		if err != nil || c.EnginePartitions != want {
+			t.Errorf("%q: %d %v, want %d", in, c.EnginePartitions, err, want)
+		}
+	}
+	for _, in := range []string{"0", "65", "x", "-1"} {
+		if _, err := loadConfig(func(k string) string { return map[string]string{"CORRIDOR_ENGINE_PARTITIONS": in}[k] }); err == nil ||
+			!strings.Contains(err.Error(), "CORRIDOR_ENGINE_PARTITIONS") {
+			t.Errorf("%q accepted: %v", in, err)
+		}
+	}
+}

@@ -419,14 +419,17 @@ func TestRolesSplit(t *testing.T) {
 	dbURL := pgtest.NewURL(t, false)
 	natsURL := startNATS(t)
 	base := map[string]string{"DATABASE_URL": dbURL, "NATS_URL": natsURL, "CORRIDOR_DATA_DIR": t.TempDir()}
-	with := func(k, v string) map[string]string {
-		m := map[string]string{k: v}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
 		for a, b := range base {
 			m[a] = b
 		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
 		return m
 	}
-	eng := startServe(t, with("CORRIDOR_ROLES", "engine"))
+	eng := startServe(t, with("CORRIDOR_ROLES", "engine", "CORRIDOR_ENGINE_PARTITIONS", "2"))
 	resp, err := http.Get(eng.base + "/v1/alarms")
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +457,22 @@ func TestRolesSplit(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "live position through the engine process", func() bool {
 		api.do("GET", "/v1/positions/live", nil, 200, &live)
+		return len(live.Features) == 1
+	})
+	// An API process started later rebuilds its live view from the engine's committed state
+	// (vehicle_state, checkpointed every 2 s), then follows live.>.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitUntil(t, 15*time.Second, "the live state checkpointed", func() bool {
+		var n int
+		return conn.QueryRow(context.Background(), `select count(*) from vehicle_state where live is not null`).Scan(&n) == nil && n == 1
+	})
+	api2 := startServe(t, with("CORRIDOR_ROLES", "api", "CORRIDOR_JT808_ADDR", ""))
+	waitUntil(t, 15*time.Second, "live position in a later API process", func() bool {
+		api2.do("GET", "/v1/positions/live", nil, 200, &live)
 		return len(live.Features) == 1
 	})
 }

@@ -163,7 +163,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 
 	if cfg.Roles["engine"] {
 		goRun("history maintenance", func() error { a.maintainHistory(runCtx); return nil })
-		a.engine = engine.New(engine.Config{Rules: cfg.Rules}, a.db, a.bus, log.With("role", "engine"), a.reg)
+		a.engine = engine.New(engine.Config{Rules: cfg.Rules, Partitions: cfg.EnginePartitions}, a.db, a.bus, log.With("role", "engine"), a.reg)
 		goRun("engine", func() error { return a.engine.Run(runCtx) })
 		a.startEscalation(runCtx, goRun)
 	} else {
@@ -192,10 +192,13 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, console io.Writ
 			fmt.Fprintf(a.stderr, "corridor: generated admin token (shown once; set CORRIDOR_ADMIN_TOKEN to choose one): %s\n", a.adminTok)
 		}
 		a.hub = live.NewHub()
-		if err := a.loadLive(ctx); err != nil {
+		// Subscribed first, then seeded from the committed state: a state published meanwhile is
+		// not missed, and the hub keeps the newer of the two (an API-only process has no engine
+		// and rebuilds its live view from these alone).
+		if a.stopLive, err = a.bus.SubscribeLive(func(s tracking.VehicleState) { a.hub.SetState(s) }, a.hub.PublishAlarm); err != nil {
 			return nil, err
 		}
-		if a.stopLive, err = a.bus.SubscribeLive(func(s tracking.VehicleState) { a.hub.SetState(s) }, a.hub.PublishAlarm); err != nil {
+		if err := a.loadLive(ctx); err != nil {
 			return nil, err
 		}
 		stopSup, err := a.bus.SubscribeSupervisions(a.hub.PublishSupervision)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,13 +39,18 @@ type Config struct {
 	CheckpointEvery time.Duration    // rule-state checkpoint period (default 2 s)
 	StallAfter      time.Duration    // nothing delivered this long while messages are pending: the consumer is recreated (default 3 s)
 	Now             func() time.Time // server clock (default time.Now)
+	// Partitions is N, the number of stream partitions (1..natsbus.Buckets, default 1): partition
+	// k holds the vehicle buckets b with b % N == k. Engines share them out (CORRIDOR_ENGINE_PARTITIONS).
+	Partitions int
+	// PlanEvery is how often an engine looks at the partitions' leases and its share (default 1 s).
+	PlanEvery time.Duration
 }
 
 // Store is what the engine needs of the database; *postgres.DB implements it.
 type Store interface {
 	CommitBatch(ctx context.Context, b *postgres.Batch) (postgres.BatchResult, error)
 	Checkpoint(ctx context.Context, states []postgres.VehicleStateRow, pos postgres.StreamPos) error
-	EnginePartition(ctx context.Context, partition int) (postgres.PartitionPos, bool, error)
+	EngineBuckets(ctx context.Context) ([]postgres.BucketPos, error)
 	VehicleStates(ctx context.Context, ids []string) ([]postgres.StoredVehicleState, error)
 	EngineVehicle(ctx context.Context, id string) (postgres.EngineVehicle, error)
 }
@@ -68,10 +74,18 @@ type Engine struct {
 	ready   atomic.Bool
 	kick    chan struct{} // wakes the outbox publisher after a commit
 	metrics *metrics
-	health  health
-	poison  map[uint64]string        // stream sequences whose processing panicked, with why
-	onFix   func(*tracking.Position) // test seam: called for every valid fix before evaluation
-	owned   atomic.Int64             // partitions held (0 or 1 while there is one partition)
+	health  health // the engine's own (leases, planning); each partition has its own
+	// coverage: some bucket has been held by no engine for a while
+	coverage health
+	onFix    func(*tracking.Position) // test seam: called for every valid fix before evaluation
+	crashed  atomic.Bool              // test seam: stop as a killed process would (no final checkpoint)
+
+	mu      sync.Mutex
+	running map[int]*running // the partitions this engine holds, by k
+	// phealth is each partition's health, by k: it outlives a run of the partition that failed
+	// (restore fails again and again: still not ready) until the partition restores, is given up
+	// or is found held by another engine.
+	phealth map[int]*health
 }
 
 // New builds an engine; Run starts it.
@@ -94,11 +108,24 @@ func New(cfg Config, db *postgres.DB, bus *natsbus.Bus, log *slog.Logger, reg pr
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
+	cfg.Partitions = min(cfg.Partitions, natsbus.Buckets)
+	if cfg.PlanEvery <= 0 {
+		cfg.PlanEvery = time.Second
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, db: db, store: db, bus: bus, pub: bus, log: log,
-		kick: make(chan struct{}, 1), metrics: newMetrics(reg), poison: map[uint64]string{}}
+		kick: make(chan struct{}, 1), running: map[int]*running{}, phealth: map[int]*health{}}
+	e.metrics = newMetrics(reg, func() float64 {
+		if e.Ready() == nil {
+			return 1
+		}
+		return 0
+	})
 	e.loader = &loader{db: db, now: cfg.Now}
 	return e
 }
@@ -131,49 +158,63 @@ func (h *health) get() (string, time.Time) {
 	return h.reason, h.since
 }
 
-// Partitions returns the stream partitions this engine holds the lease of (none: a standby).
+// Partitions returns the stream partitions (k of Config.Partitions, or 0 of 1 while the stream
+// has no buckets) this engine holds the lease of, in order (none: a standby).
 func (e *Engine) Partitions() []int {
-	if e.owned.Load() > 0 {
-		return []int{0}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ks := make([]int, 0, len(e.running))
+	for k := range e.running {
+		ks = append(ks, k)
 	}
-	return nil
+	slices.Sort(ks)
+	return ks
 }
 
 // failGrace is how long a failure may last before Ready reports it: one retry is not an outage.
 const failGrace = time.Second
 
-// Ready reports whether the engine is consuming: an error while it starts, and while a batch
-// keeps failing, the consumer delivers nothing while messages are pending, or NATS or the
-// database cannot be used for its work.
+// Ready reports whether the engine is consuming: an error while it starts, and while one of
+// its partitions has a batch that keeps failing, a consumer that delivers nothing while messages
+// are pending, or NATS or the database cannot be used for its work (each partition's health is
+// its own: one partition's success does not hide another's failure).
 func (e *Engine) Ready() error {
 	if !e.ready.Load() {
 		return errors.New("engine starting")
 	}
-	if reason, since := e.health.get(); reason != "" && time.Since(since) >= failGrace {
-		return fmt.Errorf("engine: %s (since %s)", reason, since.UTC().Format(time.RFC3339))
+	for _, h := range []*health{&e.health, &e.coverage} {
+		if reason, since := h.get(); reason != "" && time.Since(since) >= failGrace {
+			return fmt.Errorf("engine: %s (since %s)", reason, since.UTC().Format(time.RFC3339))
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ks := make([]int, 0, len(e.phealth))
+	for k := range e.phealth {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		if reason, since := e.phealth[k].get(); reason != "" && time.Since(since) >= failGrace {
+			return fmt.Errorf("engine partition %d: %s (since %s)", k, reason, since.UTC().Format(time.RFC3339))
+		}
 	}
 	return nil
 }
 
-func (e *Engine) fail(reason string) {
-	e.health.set(reason)
-	e.metrics.healthy.Set(0)
-}
+func (e *Engine) fail(reason string) { e.health.set(reason) }
 
 func (e *Engine) recovered() {
 	if r, _ := e.health.get(); r != "" {
 		e.log.Info("engine: making progress again", "after", r)
 	}
 	e.health.ok()
-	e.metrics.healthy.Set(1)
 }
 
-// leaseKey is the PostgreSQL advisory lock key of an engine partition.
-func leaseKey(partition int) int64 { return 0x636f7272_00000000 | int64(partition) }
-
-// Run loads the world, then holds its partition's lease and consumes until ctx ends; the batch in
-// flight is finished first and the rule state checkpointed. Without the lease (another engine
-// holds it) it waits as a standby and takes over when the lease is released.
+// Run loads the world, then holds as many partitions as its share (see coordinate) and
+// consumes them, each in its own goroutine, until ctx ends; each partition finishes the batch in
+// flight and checkpoints its rule state. Without any partition (others hold them all) it stands
+// by and takes over what is released.
 func (e *Engine) Run(ctx context.Context) error {
 	if _, err := e.loader.sync(ctx, true); err != nil {
 		return fmt.Errorf("engine: load: %w", err)
@@ -197,47 +238,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer bg.Done()
 		e.runOutbox(ctx)
 	}()
-	// Ready once consuming (runPartition) or standing by.
-	e.metrics.healthy.Set(1)
 	defer e.ready.Store(false)
-	standby := false
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		lease, ok, err := e.db.TryLease(ctx, leaseKey(0))
-		if err != nil {
-			if ctx.Err() == nil {
-				e.fail("database: cannot take the partition lease: " + err.Error())
-				e.log.Warn("engine: partition lease", "err", err)
-			}
-			sleep(ctx, time.Second)
-			continue
-		}
-		if !ok {
-			if !standby {
-				e.log.Info("engine: partition 0 is held by another engine; standing by to take it over")
-				standby = true
-			}
-			e.metrics.partitions.Set(0)
-			e.ready.Store(true)
-			sleep(ctx, time.Second)
-			continue
-		}
-		standby = false
-		e.metrics.partitions.Set(1)
-		e.owned.Store(1)
-		err = e.runPartition(ctx, lease, 0)
-		e.owned.Store(0)
-		e.metrics.partitions.Set(0)
-		lease.Release()
-		if err != nil && ctx.Err() == nil {
-			e.fail(err.Error())
-			e.log.Error("engine: partition stopped; restoring from its checkpoint", "err", err, "in", backoff)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-	}
+	e.coordinate(ctx)
 	return nil
 }
 

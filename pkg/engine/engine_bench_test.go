@@ -14,7 +14,10 @@ import (
 	"github.com/corridor-dev/corridor/pkg/tracking"
 )
 
-var benchVehicles = flag.Int("vehicles", 10000, "vehicles in BenchmarkEngineThroughput and BenchmarkEngineAlarmStorm")
+var (
+	benchVehicles   = flag.Int("vehicles", 10000, "vehicles in BenchmarkEngineThroughput and BenchmarkEngineAlarmStorm")
+	benchPartitions = flag.Int("partitions", 1, "engine partitions (Config.Partitions) in the engine benchmarks")
+)
 
 // seedFleet creates carrier c1, one corridor and n vehicles v0..v(n-1), each on a trip along it.
 func (e *env) seedFleet(n int) {
@@ -43,9 +46,10 @@ func (e *env) publishAll(ps []tracking.Position) {
 // batch (COPY into the day partition, stream position), acknowledgement. -vehicles vehicles on
 // trips (default 10,000), b.N fixes spread over them, all published before the engine starts.
 //
-//	go test ./pkg/engine -run '^$' -bench EngineThroughput -benchtime 200000x -count 3 [-vehicles 10000]
+//	go test ./pkg/engine -run '^$' -bench EngineThroughput -benchtime 200000x -count 3 [-vehicles 10000] [-partitions 4]
 func BenchmarkEngineThroughput(b *testing.B) {
 	e := newEnvB(b)
+	e.partitions = *benchPartitions
 	ctx := context.Background()
 	vehicles := *benchVehicles
 	e.seedFleet(vehicles)

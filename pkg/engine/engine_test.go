@@ -27,9 +27,11 @@ type env struct {
 	bus  *natsbus.Bus
 	stop func()
 	eng  *engine.Engine // the engine start started last
-	mu   sync.Mutex
-	got  []tracking.AlarmEvent
-	dead []natsbus.DeadLetter
+	// partitions is the engine's Config.Partitions (0: the default, 1)
+	partitions int
+	mu         sync.Mutex
+	got        []tracking.AlarmEvent
+	dead       []natsbus.DeadLetter
 }
 
 func newEnv(t *testing.T) *env { return newEnvB(t) }
@@ -65,7 +67,7 @@ func newEnvB(t testing.TB) *env {
 
 func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	eng := engine.New(engine.Config{Rules: rules.DefaultConfig(), FetchWait: 50 * time.Millisecond}, e.db, e.bus, nil, nil)
+	eng := engine.New(engine.Config{Rules: rules.DefaultConfig(), FetchWait: 50 * time.Millisecond, Partitions: e.partitions}, e.db, e.bus, nil, nil)
 	e.eng = eng
 	done := make(chan struct{})
 	go func() {

@@ -8,11 +8,11 @@ type metrics struct {
 	alarmChanges       *prometheus.CounterVec
 	batchSeconds       prometheus.Histogram
 	checkpointSeconds  prometheus.Histogram
-	healthy            prometheus.Gauge
+	healthy            prometheus.GaugeFunc
 	partitions         prometheus.Gauge
-	pending            prometheus.Gauge
-	streamSeq          prometheus.Gauge
-	checkpointSeq      prometheus.Gauge
+	pending            *prometheus.GaugeVec
+	streamSeq          *prometheus.GaugeVec
+	checkpointSeq      *prometheus.GaugeVec
 	batchFailures      prometheus.Counter
 	fetchErrors        prometheus.Counter
 	stalls             prometheus.Counter
@@ -20,7 +20,7 @@ type metrics struct {
 	deadLetterFailures prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, healthy func() float64) *metrics {
 	m := &metrics{
 		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "corridor_engine_fixes_total",
 			Help: "Fixes written to history (stored) or already there (duplicate)."}, []string{"result"}),
@@ -32,16 +32,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "corridor_engine_checkpoint_seconds",
 			Help: "Time to write one rule-state checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_healthy",
-			Help: "1 while the engine makes progress; 0 while a batch keeps failing, the consumer is stalled or NATS/the database fail."}),
+		healthy: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "corridor_engine_healthy",
+			Help: "1 while the engine makes progress (/readyz); 0 while a partition's batch keeps failing, its consumer is stalled or NATS/the database fail."}, healthy),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_partitions_owned",
 			Help: "Stream partitions this engine holds the lease of (0: standby)."}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_consumer_pending",
-			Help: "Messages the engine's consumer has not delivered yet, as last asked while idle."}),
-		streamSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_stream_seq",
-			Help: "Last TELEMETRY stream sequence committed."}),
-		checkpointSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "corridor_engine_checkpoint_seq",
-			Help: "TELEMETRY stream sequence of the last rule-state checkpoint."}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "corridor_engine_consumer_pending",
+			Help: "Messages a partition's consumer has not delivered yet, as last asked while idle."}, []string{"partition"}),
+		streamSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "corridor_engine_stream_seq",
+			Help: "Last TELEMETRY stream sequence a partition committed."}, []string{"partition"}),
+		checkpointSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "corridor_engine_checkpoint_seq",
+			Help: "TELEMETRY stream sequence of a partition's last rule-state checkpoint."}, []string{"partition"}),
 		batchFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_batch_failures_total",
 			Help: "Batch attempts that failed (and were retried)."}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_fetch_errors_total",

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,14 +19,19 @@ import (
 
 // partition is one partition of the stream while this engine holds its lease.
 type partition struct {
-	id      int
+	spec    partSpec
+	label   string // metrics label: k
 	name    string // durable consumer
-	filter  string // subject filter
 	core    *core.Core
 	lease   *postgres.Lease
-	created time.Time // the stream's creation time: identifies the stream the sequences refer to
-	seq     uint64    // last stream sequence reflected in the core and committed
-	cseq    uint64    // last consumer sequence delivered to us (0: none since the consumer was created)
+	health  *health
+	owns    [natsbus.Buckets]bool   // the partition's buckets
+	floor   [natsbus.Buckets]uint64 // per bucket: the sequence its restored checkpoint reflects (skipped up to it)
+	poison  map[uint64]string       // stream sequences whose processing panicked, with why
+	fence   *postgres.Fence         // every write checks the lease is still held before it commits
+	created time.Time               // the stream's creation time: identifies the stream the sequences refer to
+	seq     uint64                  // last stream sequence reflected in the core and committed
+	cseq    uint64                  // last consumer sequence delivered to us (0: none since the consumer was created)
 	cons    jetstream.Consumer
 	// lastDelivery is when a message last arrived, for the stall watchdog.
 	lastDelivery time.Time
@@ -48,15 +55,24 @@ var errRecreate = errors.New("consumer must be recreated")
 // runPartition restores the partition's checkpoint and consumes it until ctx ends, the lease is
 // lost or something fails in a way only a restore can repair (then it returns the error and Run
 // restores again).
-func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int) error {
-	p := &partition{id: id, name: natsbus.EngineConsumer, filter: "telemetry.>", core: core.New(e.cfg.Rules), lease: lease}
+func (e *Engine) runPartition(ctx context.Context, r *running) error {
+	p := &partition{spec: r.spec, label: strconv.Itoa(r.spec.k), name: r.spec.consumer(), core: core.New(e.cfg.Rules),
+		lease: r.lease, health: r.health, poison: map[uint64]string{}, fence: r.lease.Fence()}
+	for _, b := range p.spec.buckets {
+		p.owns[b] = true
+	}
+	if len(p.spec.buckets) < natsbus.Buckets {
+		p.core.SetOwner(func(id string) bool { return p.owns[natsbus.Bucket(id)] })
+	}
 	if err := e.restore(ctx, p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	e.recovered()
-	e.ready.Store(true)
+	e.precovered(p)
 	lastTick, lastCheckpoint := time.Time{}, time.Now()
 	defer func() {
+		if e.crashed.Load() {
+			return // a killed process checkpoints nothing
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if p.ckpt != nil {
@@ -69,7 +85,10 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 		}
 	}()
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !e.crashed.Load() {
+		if p.spec.legacyUntil > 0 && p.seq >= p.spec.legacyUntil {
+			return errLegacyDrained
+		}
 		msgs, err := e.fetch(p)
 		idle := err == nil && len(msgs) == 0
 		if idle {
@@ -79,7 +98,7 @@ func (e *Engine) runPartition(ctx context.Context, lease *postgres.Lease, id int
 			if ctx.Err() != nil {
 				break
 			}
-			e.fail("NATS: " + err.Error())
+			e.pfail(p, "NATS: "+err.Error())
 			e.metrics.fetchErrors.Inc()
 			e.log.Warn("engine: fetch", "err", err, "recreating_consumer_from_seq", p.seq+1)
 			sleep(ctx, backoff)
@@ -138,7 +157,12 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 	if err != nil {
 		return err
 	}
+	restored := 0
 	for _, r := range rows {
+		if !p.owns[natsbus.Bucket(r.VehicleID)] {
+			continue // another partition's
+		}
+		restored++
 		st := core.NewState()
 		if err := json.Unmarshal(r.Rules, &st); err != nil {
 			e.log.Error("engine: unreadable vehicle state; starting it afresh", "vehicle_id", r.VehicleID, "err", err)
@@ -153,26 +177,34 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 		return err
 	}
 	p.created = sp.Created.UTC().Truncate(time.Microsecond)
-	pos, have, err := e.store.EnginePartition(ctx, p.id)
+	pos, err := e.store.EngineBuckets(ctx)
 	if err != nil {
 		return err
 	}
-	start := uint64(1)
-	if have && pos.StreamCreated.Equal(p.created) {
-		start = pos.CheckpointSeq + 1
-	} else if c, err := e.bus.JS.Consumer(sctx, natsbus.StreamTelemetry, p.name); err == nil {
-		// First start with a stream position table, or a recreated stream: what the consumer
+	ckpt := bucketCheckpoints(pos, p.created)
+	if len(pos) == 0 {
+		// First start with stream positions: what the consumer of the engine from before them
 		// acknowledged is what vehicle_state reflects.
-		if info, err := c.Info(sctx); err == nil {
-			start = info.AckFloor.Stream + 1
+		if c, err := e.bus.JS.Consumer(sctx, natsbus.StreamTelemetry, natsbus.EngineConsumer); err == nil {
+			if info, err := c.Info(sctx); err == nil {
+				for b := range ckpt {
+					ckpt[b] = info.AckFloor.Stream
+				}
+			}
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
 		}
-	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return err
 	}
+	low := uint64(math.MaxUint64)
+	for _, b := range p.spec.buckets {
+		p.floor[b] = ckpt[b]
+		low = min(low, ckpt[b])
+	}
+	start := low + 1
 	if start < sp.First {
 		if start > 1 {
 			e.log.Warn("engine: the stream no longer holds every message after the checkpoint; replaying what it holds",
-				"checkpoint_seq", start-1, "stream_first_seq", sp.First)
+				"partition", p.spec.k, "checkpoint_seq", start-1, "stream_first_seq", sp.First)
 		}
 		start = sp.First
 	}
@@ -180,8 +212,8 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 	if err := e.recreate(ctx, p); err != nil {
 		return err
 	}
-	e.log.Info("engine consuming", "stream", natsbus.StreamTelemetry, "consumer", p.name, "partition", p.id,
-		"vehicles_restored", len(rows), "replay_from_seq", start, "stream_last_seq", sp.Last, "nats_server", sp.ServerVersion)
+	e.log.Info("engine consuming", "stream", natsbus.StreamTelemetry, "consumer", p.name, "partition", p.spec.k, "of", p.spec.n,
+		"buckets", len(p.spec.buckets), "vehicles_restored", restored, "replay_from_seq", start, "stream_last_seq", sp.Last, "nats_server", sp.ServerVersion)
 	return nil
 }
 
@@ -189,7 +221,7 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 func (e *Engine) recreate(ctx context.Context, p *partition) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cons, err := e.bus.ConsumerFrom(cctx, p.name, p.filter, p.seq+1)
+	cons, err := e.bus.ConsumerFrom(cctx, p.name, p.spec.filters, p.seq+1)
 	if err != nil {
 		return err
 	}
@@ -271,10 +303,10 @@ func (e *Engine) watchdog(ctx context.Context, p *partition) error {
 		return fmt.Errorf("consumer info: %w", err)
 	}
 	pending := info.NumPending + uint64(info.NumAckPending)
-	e.metrics.pending.Set(float64(info.NumPending))
+	e.metrics.pending.WithLabelValues(p.label).Set(float64(info.NumPending))
 	if pending == 0 {
 		p.lastDelivery = time.Now()
-		e.recovered()
+		e.precovered(p)
 		return nil
 	}
 	if idle := time.Since(p.lastDelivery); idle >= e.cfg.StallAfter {
@@ -304,7 +336,7 @@ func (e *Engine) runBatch(ctx context.Context, p *partition, msgs []jetstream.Ms
 			return errRecreate
 		}
 		p.cseq = md.Sequence.Consumer
-		if md.Sequence.Stream > p.seq {
+		if md.Sequence.Stream > p.seq && (!p.reflected(m.Subject(), md.Sequence.Stream)) {
 			todo = append(todo, m)
 		}
 	}
@@ -316,7 +348,7 @@ func (e *Engine) runBatch(ctx context.Context, p *partition, msgs []jetstream.Ms
 			break
 		}
 		e.metrics.batchFailures.Inc()
-		e.fail("batch failing: " + err.Error())
+		e.pfail(p, "batch failing: "+err.Error())
 		e.log.Error("engine: batch failed; retrying it", "messages", len(todo), "attempt", attempt+1, "err", err)
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, 5*time.Second)
@@ -332,13 +364,34 @@ func (e *Engine) runBatch(ctx context.Context, p *partition, msgs []jetstream.Ms
 			_ = m.InProgress()
 		}
 	}
-	e.recovered()
+	e.precovered(p)
+	// Every message of the batch is reflected now: those skipped were before.
+	p.seq = max(p.seq, seqOf(last))
 	// AckAll: the last message acknowledges the batch, and everything before it.
 	if err := last.Ack(); err != nil {
 		e.log.Warn("engine: ack", "err", err)
 	}
-	e.metrics.streamSeq.Set(float64(p.seq))
+	e.metrics.streamSeq.WithLabelValues(p.label).Set(float64(p.seq))
 	return nil
+}
+
+// reflected reports whether the message at seq on subject is one of a bucket whose restored
+// checkpoint already reflects it (the partition started before it because another of its
+// buckets' checkpoints is older).
+func (p *partition) reflected(subject string, seq uint64) bool {
+	if _, vehicle, _, ok := subjectIDs(subject); ok {
+		return seq <= p.floor[natsbus.Bucket(vehicle)]
+	}
+	return false
+}
+
+func (e *Engine) pfail(p *partition, reason string) { p.health.set(reason) }
+
+func (e *Engine) precovered(p *partition) {
+	if r, _ := p.health.get(); r != "" {
+		e.log.Info("engine: making progress again", "partition", p.spec.k, "after", r)
+	}
+	p.health.ok()
 }
 
 func seqOf(m jetstream.Msg) uint64 {
@@ -392,7 +445,7 @@ func (e *Engine) checkpointRows(p *partition) ([]postgres.VehicleStateRow, []str
 		rows = append(rows, postgres.VehicleStateRow{VehicleID: s.VehicleID, Rules: j, Live: s.Live})
 		ids = append(ids, s.VehicleID)
 	}
-	return rows, ids, postgres.StreamPos{Partition: p.id, StreamCreated: p.created, Seq: p.seq}, nil
+	return rows, ids, postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: p.seq, Fence: p.fence}, nil
 }
 
 // checkpointEnded records how a checkpoint ended; a failed one's vehicles are dirty again.
@@ -403,6 +456,6 @@ func (e *Engine) checkpointEnded(p *partition, d checkpointDone) error {
 		return d.err
 	}
 	e.metrics.checkpointSeconds.Observe(d.took.Seconds())
-	e.metrics.checkpointSeq.Set(float64(d.seq))
+	e.metrics.checkpointSeq.WithLabelValues(p.label).Set(float64(d.seq))
 	return nil
 }

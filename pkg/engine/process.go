@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,11 +133,20 @@ func (e *Engine) handle(ctx context.Context, p *partition, msgs []jetstream.Msg)
 
 // deadLetter builds the dead letter of a message, de-duplicated by its stream sequence.
 func deadLetter(m jetstream.Msg, reason, detail string) natsbus.DeadLetter {
-	dl := natsbus.NewDeadLetter(reason, detail, m.Subject(), m.Data())
+	dl := natsbus.NewDeadLetter(reason, detail, publishedSubject(m.Subject()), m.Data())
 	if md, err := m.Metadata(); err == nil {
 		dl.MsgID = fmt.Sprintf("dead-%s-%d", md.Stream, md.Sequence.Stream)
 	}
 	return dl
+}
+
+// publishedSubject is the subject a message was published to: the stored one without the
+// bucket token the stream's transform added.
+func publishedSubject(stored string) string {
+	if c, v, b, ok := subjectIDs(stored); ok && b != "" && b == strconv.Itoa(natsbus.Bucket(v)) {
+		return "telemetry." + c + "." + v
+	}
+	return stored
 }
 
 func isDataError(err error) bool {
@@ -182,31 +192,36 @@ func (e *Engine) publishDead(ctx context.Context, dls []natsbus.DeadLetter) erro
 // dead-lettered without being processed (its payload kept for replay once the bug is fixed).
 func (e *Engine) processSafely(ctx context.Context, p *partition, w *world, m jetstream.Msg, received time.Time, bw *batchWork, extra map[string]postgres.EngineVehicle) {
 	seq := seqOf(m)
-	if why, ok := e.poison[seq]; ok && seq != 0 {
+	if why, ok := p.poison[seq]; ok && seq != 0 {
 		bw.dead = append(bw.dead, deadLetter(m, tracking.ReasonInvalidField, "the engine failed on this input: "+why))
 		e.metrics.deadLetters.WithLabelValues(tracking.ReasonInvalidField).Inc()
-		delete(e.poison, seq)
+		delete(p.poison, seq)
 		return
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			e.log.Error("engine: panic while processing a message; it will be dead-lettered", "subject", m.Subject(),
 				"stream_seq", seq, "panic", r, "stack", string(debug.Stack()))
-			e.poison[seq] = fmt.Sprint(r)
+			p.poison[seq] = fmt.Sprint(r)
 			bw.err = fmt.Errorf("panic while processing %s (stream sequence %d): %v", m.Subject(), seq, r)
 		}
 	}()
 	e.process(ctx, p, w, m, received, bw, extra)
 }
 
-// subjectIDs splits telemetry.<carrier>.<vehicle> without allocating.
-func subjectIDs(subject string) (carrier, vehicle string, ok bool) {
+// subjectIDs splits telemetry.<carrier>.<vehicle>, or telemetry.<carrier>.<vehicle>.<bucket>
+// as the stream's bucket transform stores it (bucket "" without), without allocating.
+func subjectIDs(subject string) (carrier, vehicle, bucket string, ok bool) {
 	rest, ok := strings.CutPrefix(subject, "telemetry.")
 	if !ok {
-		return "", "", false
+		return "", "", "", false
 	}
-	carrier, vehicle, ok = strings.Cut(rest, ".")
-	return carrier, vehicle, ok && carrier != "" && vehicle != "" && !strings.Contains(vehicle, ".")
+	carrier, rest, ok = strings.Cut(rest, ".")
+	if !ok {
+		return "", "", "", false
+	}
+	vehicle, bucket, hasBucket := strings.Cut(rest, ".")
+	return carrier, vehicle, bucket, carrier != "" && vehicle != "" && (!hasBucket || (bucket != "" && !strings.Contains(bucket, ".")))
 }
 
 // process validates one message and hands a valid fix of a known vehicle to the core.
@@ -224,10 +239,14 @@ func (e *Engine) process(ctx context.Context, p *partition, w *world, m jetstrea
 		dead(tracking.Reason(err), err.Error())
 		return
 	}
-	subCarrier, subVehicle, okSubject := subjectIDs(m.Subject())
+	subCarrier, subVehicle, subBucket, okSubject := subjectIDs(m.Subject())
 	switch {
 	case !okSubject:
 		dead(tracking.ReasonInvalidField, "subject must be telemetry.<carrier_id>.<vehicle_id>")
+		return
+	case subBucket != "" && subBucket != strconv.Itoa(natsbus.Bucket(subVehicle)):
+		dead(tracking.ReasonInvalidField, fmt.Sprintf("subject's bucket %q is not vehicle %q's (%d): publish to telemetry.<carrier_id>.<vehicle_id>",
+			subBucket, subVehicle, natsbus.Bucket(subVehicle)))
 		return
 	case pos.CarrierID == "":
 		dead(tracking.ReasonInvalidField, "carrier_id: required on NATS")
@@ -286,8 +305,9 @@ func (e *Engine) commit(ctx context.Context, p *partition, bw *batchWork, seq ui
 		return err
 	}
 	if seq != 0 {
-		bw.db.Stream = &postgres.StreamPos{Partition: p.id, StreamCreated: p.created, Seq: seq}
+		bw.db.Stream = &postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: seq}
 	}
+	bw.db.Fence = p.fence
 	if len(bw.db.Positions) == 0 && len(bw.db.Changes) == 0 && len(bw.db.States) == 0 && seq == 0 {
 		return nil
 	}

@@ -28,7 +28,9 @@ const (
 	StreamDeadLetter = "DEADLETTER"
 
 	SubjectDeadLetterTelemetry = "deadletter.telemetry"
-	EngineConsumer             = "engine"
+	// EngineConsumer prefixes the engine partitions' durable consumers (engine-<N>-<k>); the engine
+	// from before partitions used it alone.
+	EngineConsumer = "engine"
 )
 
 // StartEmbedded runs a NATS server with JetStream in this process, listening on addr
@@ -201,8 +203,19 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Retention: jetstream.LimitsPolicy, MaxAge: 30 * 24 * time.Hour,
 			Description: "inputs that could not be used, with the reason"},
 	}
+	// NATS ≥ 2.10 stores each position with its vehicle's bucket as a 4th token (engine
+	// partitions); an older server stores telemetry.<carrier>.<vehicle> as published.
+	if SupportsTransforms(b.NC.ConnectedServerVersion()) {
+		tr := TelemetryTransform
+		cfgs[0].SubjectTransform = &tr
+	}
 	for _, c := range cfgs {
-		if _, err := b.JS.CreateOrUpdateStream(ctx, c); err != nil {
+		_, err := b.JS.CreateOrUpdateStream(ctx, c)
+		if errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported) {
+			c.SubjectTransform = nil
+			_, err = b.JS.CreateOrUpdateStream(ctx, c)
+		}
+		if err != nil {
 			return fmt.Errorf("stream %s: %v", c.Name, err)
 		}
 	}
@@ -284,52 +297,6 @@ func (b *Bus) PublishLive(s *tracking.VehicleState) error {
 		return err
 	}
 	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data)
-}
-
-// EngineConsumer returns the engine's durable pull consumer on TELEMETRY.
-//
-// When a previous engine stopped with messages delivered but never acknowledged (a crash), plain
-// redelivery would bring them back only after the ack wait, behind newer fixes of the same
-// vehicles, which would then count as out of order and drive no rule. So the consumer is then
-// recreated to start again right after its ack floor: everything not acknowledged in stream
-// order is delivered again, in order. The engine's processing is idempotent, so fixes acked
-// out of order past the floor are harmless to see twice.
-func (b *Bus) EngineConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:     EngineConsumer,
-		Description: "corridor engine: validate, store, geofence, rules",
-		// One engine processes the consumer's messages in stream order, so acknowledging a
-		// batch's last message acknowledges the batch (one ack instead of hundreds).
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 50000,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: "telemetry.>",
-		MaxDeliver:    -1,
-	}
-	cons, err := b.JS.Consumer(ctx, StreamTelemetry, EngineConsumer)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return b.JS.CreateConsumer(ctx, StreamTelemetry, cfg)
-	}
-	if err != nil {
-		return nil, err
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if info.NumAckPending == 0 {
-		return cons, nil
-	}
-	start := info.AckFloor.Stream + 1
-	b.log.Warn("engine consumer has unacknowledged messages from a previous run; replaying from its ack floor in order",
-		"pending", info.NumAckPending, "from_stream_seq", start)
-	if err := b.JS.DeleteConsumer(ctx, StreamTelemetry, EngineConsumer); err != nil {
-		return nil, err
-	}
-	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-	cfg.OptStartSeq = start
-	return b.JS.CreateConsumer(ctx, StreamTelemetry, cfg)
 }
 
 // SubscribeLive calls fn for every live state and alarm event (core NATS subscriptions on live.>

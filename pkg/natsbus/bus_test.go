@@ -51,7 +51,8 @@ func TestPublishPositionsDeduplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Subject != "telemetry.c1.v1" || msg.Header.Get(jetstream.MsgIDHeader) != "v1:"+itoa(ts.UnixNano()) {
+	// Stored with the vehicle's bucket as a 4th token (the stream's subject transform).
+	if msg.Subject != "telemetry.c1.v1."+itoa(int64(natsbus.Bucket("v1"))) || msg.Header.Get(jetstream.MsgIDHeader) != "v1:"+itoa(ts.UnixNano()) {
 		t.Fatalf("subject %q msg id %q", msg.Subject, msg.Header.Get(jetstream.MsgIDHeader))
 	}
 }

@@ -15,6 +15,9 @@ type StreamPos struct {
 	Created       time.Time
 	First, Last   uint64
 	ServerVersion string
+	// Bucketed: the stream has the bucket transform (NATS ≥ 2.10), so new messages carry their
+	// vehicle's bucket as a 4th subject token and consumers can filter by bucket.
+	Bucketed bool
 }
 
 // TelemetryPos returns the TELEMETRY stream's identity and bounds.
@@ -27,13 +30,14 @@ func (b *Bus) TelemetryPos(ctx context.Context) (StreamPos, error) {
 	if err != nil {
 		return StreamPos{}, err
 	}
-	return StreamPos{Created: info.Created, First: info.State.FirstSeq, Last: info.State.LastSeq, ServerVersion: b.NC.ConnectedServerVersion()}, nil
+	return StreamPos{Created: info.Created, First: info.State.FirstSeq, Last: info.State.LastSeq, ServerVersion: b.NC.ConnectedServerVersion(),
+		Bucketed: info.Config.SubjectTransform != nil && info.Config.SubjectTransform.Destination == TelemetryTransform.Destination}, nil
 }
 
-// ConsumerFrom (re)creates the durable pull consumer name on TELEMETRY for filter so that it
+// ConsumerFrom (re)creates the durable pull consumer name on TELEMETRY for filters so that it
 // delivers from stream sequence start (from the beginning when start is 0). Only the holder of
 // the partition's lease may call it: an existing consumer of that name is replaced.
-func (b *Bus) ConsumerFrom(ctx context.Context, name, filter string, start uint64) (jetstream.Consumer, error) {
+func (b *Bus) ConsumerFrom(ctx context.Context, name string, filters []string, start uint64) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:     name,
 		Description: "corridor engine: validate, store, geofence, rules",
@@ -43,8 +47,12 @@ func (b *Bus) ConsumerFrom(ctx context.Context, name, filter string, start uint6
 		AckWait:       30 * time.Second,
 		MaxAckPending: 50000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: filter,
 		MaxDeliver:    -1,
+	}
+	if len(filters) == 1 {
+		cfg.FilterSubject = filters[0] // what NATS 2.9 understands
+	} else {
+		cfg.FilterSubjects = filters
 	}
 	if start > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy

@@ -40,12 +40,14 @@ type VehicleStateRow struct {
 	Live      *tracking.VehicleState
 }
 
-// StreamPos is an engine partition's position in the TELEMETRY stream: every message up to Seq
-// of the stream created at StreamCreated is reflected.
+// StreamPos is an engine partition's position in the TELEMETRY stream: every message of its
+// Buckets up to Seq of the stream created at StreamCreated is reflected (a bucket already further
+// keeps its own position).
 type StreamPos struct {
-	Partition     int
+	Buckets       []int
 	StreamCreated time.Time
 	Seq           uint64
+	Fence         *Fence // optional: written only while this lease is held
 }
 
 // Batch is everything one engine batch commits atomically.
@@ -54,6 +56,7 @@ type Batch struct {
 	Changes   []AlarmChange             // in order
 	States    []VehicleStateRow         // optional (the time-driven rules write the states they change)
 	Stream    *StreamPos                // optional: the partition's stream position after this batch
+	Fence     *Fence                    // optional: written only while this lease is held
 }
 
 // BatchResult tells what the commit did.
@@ -158,14 +161,11 @@ func (db *DB) commitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 				return err
 			}
 			if b.Stream != nil {
-				if _, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq) values ($1, $2, $3)
-					on conflict (partition) do update set committed_seq = excluded.committed_seq,
-						stream_created = excluded.stream_created, updated_at = now()`,
-					b.Stream.Partition, b.Stream.StreamCreated, int64(b.Stream.Seq)); err != nil {
+				if _, err := tx.Exec(ctx, bucketsCommitted, b.Stream.Buckets, b.Stream.StreamCreated, int64(b.Stream.Seq)); err != nil {
 					return err
 				}
 			}
-			return nil
+			return b.Fence.check(ctx, tx)
 		})
 		var pe *pgconn.PgError
 		if !dedupe && errors.As(err, &pe) && pe.Code == "23505" { // only positions can violate a unique key here
@@ -238,6 +238,28 @@ func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) erro
 	return err
 }
 
+// bucketsCommitted and bucketsCheckpointed move the positions of a partition's buckets forward
+// (never back: a bucket another partition took further keeps its position); a bucket whose
+// position refers to another (recreated) stream takes the new one.
+const (
+	bucketsCommitted = `insert into engine_buckets (bucket, stream_created, committed_seq)
+		select b, $2, $3 from unnest($1::int[]) b
+		on conflict (bucket) do update set
+			committed_seq = case when engine_buckets.stream_created = excluded.stream_created
+				then greatest(engine_buckets.committed_seq, excluded.committed_seq) else excluded.committed_seq end,
+			checkpoint_seq = case when engine_buckets.stream_created = excluded.stream_created
+				then engine_buckets.checkpoint_seq else 0 end,
+			stream_created = excluded.stream_created, updated_at = now()`
+	bucketsCheckpointed = `insert into engine_buckets (bucket, stream_created, committed_seq, checkpoint_seq)
+		select b, $2, $3, $3 from unnest($1::int[]) b
+		on conflict (bucket) do update set
+			committed_seq = case when engine_buckets.stream_created = excluded.stream_created
+				then greatest(engine_buckets.committed_seq, excluded.committed_seq) else excluded.committed_seq end,
+			checkpoint_seq = case when engine_buckets.stream_created = excluded.stream_created
+				then greatest(engine_buckets.checkpoint_seq, excluded.checkpoint_seq) else excluded.checkpoint_seq end,
+			stream_created = excluded.stream_created, updated_at = now()`
+)
+
 // Checkpoint stores the rule state of the given vehicles and the stream position it reflects,
 // in one transaction.
 func (db *DB) Checkpoint(ctx context.Context, states []VehicleStateRow, pos StreamPos) error {
@@ -245,32 +267,34 @@ func (db *DB) Checkpoint(ctx context.Context, states []VehicleStateRow, pos Stre
 		if err := upsertStates(ctx, tx, states); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `insert into engine_partitions (partition, stream_created, committed_seq, checkpoint_seq) values ($1, $2, $3, $3)
-			on conflict (partition) do update set checkpoint_seq = excluded.checkpoint_seq,
-				committed_seq = greatest(engine_partitions.committed_seq, excluded.committed_seq),
-				stream_created = excluded.stream_created, updated_at = now()`,
-			pos.Partition, pos.StreamCreated, int64(pos.Seq))
-		return err
+		if _, err := tx.Exec(ctx, bucketsCheckpointed, pos.Buckets, pos.StreamCreated, int64(pos.Seq)); err != nil {
+			return err
+		}
+		return pos.Fence.check(ctx, tx)
 	})
 }
 
-// PartitionPos is what engine_partitions holds for one partition.
-type PartitionPos struct {
+// BucketPos is what engine_buckets holds for one bucket.
+type BucketPos struct {
+	Bucket        int
 	StreamCreated time.Time
 	CommittedSeq  uint64
 	CheckpointSeq uint64
 }
 
-// EnginePartition returns the stored stream position of a partition; ok is false when none.
-func (db *DB) EnginePartition(ctx context.Context, partition int) (p PartitionPos, ok bool, err error) {
-	var c, k int64
-	err = db.Pool.QueryRow(ctx, `select stream_created, committed_seq, checkpoint_seq from engine_partitions where partition = $1`,
-		partition).Scan(&p.StreamCreated, &c, &k)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, false, nil
+// EngineBuckets returns the stored stream positions of every bucket that has one.
+func (db *DB) EngineBuckets(ctx context.Context) ([]BucketPos, error) {
+	rows, err := db.Pool.Query(ctx, `select bucket, stream_created, committed_seq, checkpoint_seq from engine_buckets order by bucket`)
+	if err != nil {
+		return nil, err
 	}
-	p.CommittedSeq, p.CheckpointSeq = uint64(c), uint64(k)
-	return p, err == nil, err
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BucketPos, error) {
+		var p BucketPos
+		var c, k int64
+		err := r.Scan(&p.Bucket, &p.StreamCreated, &c, &k)
+		p.CommittedSeq, p.CheckpointSeq = uint64(c), uint64(k)
+		return p, err
+	})
 }
 
 // AlarmKey is the key that makes an active alarm unique per vehicle and kind.
