@@ -160,7 +160,7 @@ func testStall(t *testing.T, srv *natstest.Restricted) {
 	faulted := time.Now()
 	// A pull request that reached the server before the change may still be waiting there.
 	waitFor(t, 10*time.Second, "no pull request waiting at the server", func() bool {
-		c, err := admin.JS.Consumer(context.Background(), natsbus.StreamTelemetry, natsbus.EngineConsumer)
+		c, err := admin.JS.Consumer(context.Background(), natsbus.StreamTelemetry, natsbus.EngineConsumer+"-1-0")
 		if err != nil {
 			return false
 		}

@@ -41,7 +41,7 @@ func (db *DB) tryLease(ctx context.Context, q string, keys []int64) (l *Lease, o
 		return nil, false, err
 	}
 	if err := conn.QueryRow(cctx, q, keys).Scan(&ok); err != nil || !ok {
-		_ = conn.Close(context.Background()) // releases whatever it took
+		(&Lease{conn: conn}).Release() // gives back whatever it took
 		return nil, false, err
 	}
 	return &Lease{conn: conn, Keys: keys}, true, nil
@@ -95,9 +95,11 @@ func (l *Lease) Check(ctx context.Context) error {
 	return l.conn.Ping(cctx)
 }
 
-// Release gives the lease up.
+// Release gives the lease up. The locks are released before it returns (closing the connection
+// alone lets the server release them a moment later, after another engine may have tried them).
 func (l *Lease) Release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	_, _ = l.conn.Exec(ctx, `select pg_advisory_unlock_all()`)
 	_ = l.conn.Close(ctx)
 }
