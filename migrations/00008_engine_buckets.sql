@@ -9,6 +9,10 @@ create table engine_buckets (
     stream_created timestamptz not null,
     committed_seq  bigint not null default 0,
     checkpoint_seq bigint not null default 0,
+    -- The stream's time of the message at checkpoint_seq: after a server lost the end of the
+    -- stream (a power cut before it synced) the sequences are numbered again, and the message
+    -- found at checkpoint_seq then has another time (or is not there).
+    checkpoint_time timestamptz,
     updated_at     timestamptz not null default now()
 );
 

@@ -293,7 +293,7 @@ func (e *Engine) plan(ctx context.Context, warned map[string]bool) (plan, error)
 	if err != nil {
 		return plan{}, err
 	}
-	ckpt := bucketCheckpoints(pos, sp.Created.UTC().Truncate(time.Microsecond))
+	ckpt, _ := bucketCheckpoints(pos, sp.Created.UTC().Truncate(time.Microsecond))
 	low := ckpt[0]
 	for _, c := range ckpt {
 		low = min(low, c)
@@ -311,14 +311,13 @@ func (e *Engine) plan(ctx context.Context, warned map[string]bool) (plan, error)
 
 // bucketCheckpoints is each bucket's checkpoint sequence in the stream created at created (0:
 // none, or one of another stream).
-func bucketCheckpoints(pos []postgres.BucketPos, created time.Time) [natsbus.Buckets]uint64 {
-	var ckpt [natsbus.Buckets]uint64
+func bucketCheckpoints(pos []postgres.BucketPos, created time.Time) (ckpt [natsbus.Buckets]uint64, at [natsbus.Buckets]time.Time) {
 	for _, p := range pos {
 		if p.Bucket >= 0 && p.Bucket < natsbus.Buckets && p.StreamCreated.Equal(created) {
-			ckpt[p.Bucket] = p.CheckpointSeq
+			ckpt[p.Bucket], at[p.Bucket] = p.CheckpointSeq, p.CheckpointTime
 		}
 	}
-	return ckpt
+	return ckpt, at
 }
 
 // start runs a partition whose lease is held, in its own goroutine.

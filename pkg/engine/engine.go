@@ -51,6 +51,7 @@ type Store interface {
 	CommitBatch(ctx context.Context, b *postgres.Batch) (postgres.BatchResult, error)
 	Checkpoint(ctx context.Context, states []postgres.VehicleStateRow, pos postgres.StreamPos) error
 	EngineBuckets(ctx context.Context) ([]postgres.BucketPos, error)
+	RewindBuckets(ctx context.Context, buckets []int, streamCreated time.Time, seq uint64, seqTime time.Time, fence *postgres.Fence) error
 	VehicleStates(ctx context.Context, ids []string) ([]postgres.StoredVehicleState, error)
 	EngineVehicle(ctx context.Context, id string) (postgres.EngineVehicle, error)
 }

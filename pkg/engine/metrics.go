@@ -17,6 +17,7 @@ type metrics struct {
 	fetchErrors        prometheus.Counter
 	stalls             prometheus.Counter
 	consumerRecreated  prometheus.Counter
+	streamRewinds      prometheus.Counter
 	deadLetterFailures prometheus.Counter
 }
 
@@ -50,12 +51,14 @@ func newMetrics(reg prometheus.Registerer, healthy func() float64) *metrics {
 			Help: "Times the consumer delivered nothing while messages were pending, or a delivery was missed."}),
 		consumerRecreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_consumer_created_total",
 			Help: "Times the engine (re)created its consumer from its committed stream position."}),
+		streamRewinds: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_stream_rewinds_total",
+			Help: "Times the TELEMETRY stream ended before the engine's position (the server lost acknowledged messages) and the engine went back to its end."}),
 		deadLetterFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "corridor_engine_dead_letter_failures_total",
 			Help: "Inputs skipped because NATS (while up) refused their dead letter."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.fixes, m.deadLetters, m.alarmChanges, m.batchSeconds, m.checkpointSeconds, m.healthy, m.partitions,
-			m.pending, m.streamSeq, m.checkpointSeq, m.batchFailures, m.fetchErrors, m.stalls, m.consumerRecreated, m.deadLetterFailures)
+			m.pending, m.streamSeq, m.checkpointSeq, m.batchFailures, m.fetchErrors, m.stalls, m.consumerRecreated, m.streamRewinds, m.deadLetterFailures)
 	}
 	return m
 }

@@ -25,13 +25,15 @@ type partition struct {
 	core    *core.Core
 	lease   *postgres.Lease
 	health  *health
-	owns    [natsbus.Buckets]bool   // the partition's buckets
-	floor   [natsbus.Buckets]uint64 // per bucket: the sequence its restored checkpoint reflects (skipped up to it)
-	poison  map[uint64]string       // stream sequences whose processing panicked, with why
-	fence   *postgres.Fence         // every write checks the lease is still held before it commits
-	created time.Time               // the stream's creation time: identifies the stream the sequences refer to
-	seq     uint64                  // last stream sequence reflected in the core and committed
-	cseq    uint64                  // last consumer sequence delivered to us (0: none since the consumer was created)
+	owns    [natsbus.Buckets]bool      // the partition's buckets
+	floor   [natsbus.Buckets]uint64    // per bucket: the sequence its restored checkpoint reflects (skipped up to it)
+	floorAt [natsbus.Buckets]time.Time // per bucket: the stream's time of the message at floor (zero: unknown)
+	poison  map[uint64]string          // stream sequences whose processing panicked, with why
+	fence   *postgres.Fence            // every write checks the lease is still held before it commits
+	created time.Time                  // the stream's creation time: identifies the stream the sequences refer to
+	seq     uint64                     // last stream sequence reflected in the core and committed
+	seqAt   time.Time                  // the stream's time of the message at seq (zero: unknown)
+	cseq    uint64                     // last consumer sequence delivered to us (0: none since the consumer was created)
 	cons    jetstream.Consumer
 	// lastDelivery is when a message last arrived, for the stall watchdog.
 	lastDelivery time.Time
@@ -48,6 +50,9 @@ type checkpointDone struct {
 	took time.Duration
 	err  error
 }
+
+// errRestore: only restoring the partition from its checkpoint again can go on.
+var errRestore = errors.New("the partition must be restored")
 
 // errRecreate asks for the consumer to be recreated from the partition's position.
 var errRecreate = errors.New("consumer must be recreated")
@@ -103,7 +108,9 @@ func (e *Engine) runPartition(ctx context.Context, r *running) error {
 			e.log.Warn("engine: fetch", "err", err, "recreating_consumer_from_seq", p.seq+1)
 			sleep(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
-			if rerr := e.recreate(ctx, p); rerr != nil {
+			if rerr := e.recreate(ctx, p); errors.Is(rerr, errRestore) {
+				return rerr
+			} else if rerr != nil {
 				e.log.Warn("engine: recreating the consumer", "err", rerr)
 			}
 		} else {
@@ -114,7 +121,9 @@ func (e *Engine) runPartition(ctx context.Context, r *running) error {
 				if !errors.Is(err, errRecreate) {
 					return err
 				}
-				if rerr := e.recreate(ctx, p); rerr != nil {
+				if rerr := e.recreate(ctx, p); errors.Is(rerr, errRestore) {
+					return rerr
+				} else if rerr != nil {
 					e.log.Warn("engine: recreating the consumer", "err", rerr)
 				}
 			}
@@ -181,7 +190,7 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 	if err != nil {
 		return err
 	}
-	ckpt := bucketCheckpoints(pos, p.created)
+	ckpt, ckptAt := bucketCheckpoints(pos, p.created)
 	if len(pos) == 0 {
 		// First start with stream positions: what the consumer of the engine from before them
 		// acknowledged is what vehicle_state reflects.
@@ -197,7 +206,7 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 	}
 	low := uint64(math.MaxUint64)
 	for _, b := range p.spec.buckets {
-		p.floor[b] = ckpt[b]
+		p.floor[b], p.floorAt[b] = ckpt[b], ckptAt[b]
 		low = min(low, ckpt[b])
 	}
 	start := low + 1
@@ -209,6 +218,15 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 		start = sp.First
 	}
 	p.seq = start - 1
+	for _, b := range p.spec.buckets {
+		if p.floor[b] == p.seq {
+			p.seqAt = p.floorAt[b]
+		}
+	}
+	if err := e.checkStream(ctx, p, sp); err != nil {
+		return err
+	}
+	start = p.seq + 1
 	if err := e.recreate(ctx, p); err != nil {
 		return err
 	}
@@ -217,10 +235,22 @@ func (e *Engine) restore(ctx context.Context, p *partition) error {
 	return nil
 }
 
-// recreate makes the partition's consumer deliver again from the message after p.seq.
+// recreate makes the partition's consumer deliver again from the message after p.seq (or from
+// where the stream was written anew, when its server lost messages: checkStream).
 func (e *Engine) recreate(ctx context.Context, p *partition) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+
+	sp, err := e.bus.TelemetryPos(cctx)
+	if err != nil {
+		return err
+	}
+	if !sp.Created.UTC().Truncate(time.Microsecond).Equal(p.created) {
+		return fmt.Errorf("%w: the TELEMETRY stream was recreated", errRestore)
+	}
+	if err := e.checkStream(cctx, p, sp); err != nil {
+		return err
+	}
 	cons, err := e.bus.ConsumerFrom(cctx, p.name, p.spec.filters, p.seq+1)
 	if err != nil {
 		return err
@@ -366,7 +396,7 @@ func (e *Engine) runBatch(ctx context.Context, p *partition, msgs []jetstream.Ms
 	}
 	e.precovered(p)
 	// Every message of the batch is reflected now: those skipped were before.
-	p.seq = max(p.seq, seqOf(last))
+	p.advance(last)
 	// AckAll: the last message acknowledges the batch, and everything before it.
 	if err := last.Ack(); err != nil {
 		e.log.Warn("engine: ack", "err", err)
@@ -445,7 +475,7 @@ func (e *Engine) checkpointRows(p *partition) ([]postgres.VehicleStateRow, []str
 		rows = append(rows, postgres.VehicleStateRow{VehicleID: s.VehicleID, Rules: j, Live: s.Live})
 		ids = append(ids, s.VehicleID)
 	}
-	return rows, ids, postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: p.seq, Fence: p.fence}, nil
+	return rows, ids, postgres.StreamPos{Buckets: p.spec.buckets, StreamCreated: p.created, Seq: p.seq, SeqTime: p.seqAt, Fence: p.fence}, nil
 }
 
 // checkpointEnded records how a checkpoint ended; a failed one's vehicles are dirty again.

@@ -120,13 +120,13 @@ func (e *Engine) handle(ctx context.Context, p *partition, msgs []jetstream.Msg)
 				return derr
 			}
 			e.metrics.deadLetters.WithLabelValues(tracking.ReasonInvalidField).Inc()
-			p.seq = max(p.seq, last)
+			p.advance(msgs[0])
 			return nil
 		}
 		return err
 	}
 	p.core.Commit()
-	p.seq = max(p.seq, last)
+	p.advance(msgs[len(msgs)-1])
 	e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }

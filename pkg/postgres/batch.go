@@ -47,7 +47,8 @@ type StreamPos struct {
 	Buckets       []int
 	StreamCreated time.Time
 	Seq           uint64
-	Fence         *Fence // optional: written only while this lease is held
+	SeqTime       time.Time // the stream's time of the message at Seq (checkpoints; zero: unknown)
+	Fence         *Fence    // optional: written only while this lease is held
 }
 
 // Batch is everything one engine batch commits atomically.
@@ -250,11 +251,14 @@ const (
 			checkpoint_seq = case when engine_buckets.stream_created = excluded.stream_created
 				then engine_buckets.checkpoint_seq else 0 end,
 			stream_created = excluded.stream_created, updated_at = now()`
-	bucketsCheckpointed = `insert into engine_buckets (bucket, stream_created, committed_seq, checkpoint_seq)
-		select b, $2, $3, $3 from unnest($1::int[]) b
+	bucketsCheckpointed = `insert into engine_buckets (bucket, stream_created, committed_seq, checkpoint_seq, checkpoint_time)
+		select b, $2, $3, $3, $4 from unnest($1::int[]) b
 		on conflict (bucket) do update set
 			committed_seq = case when engine_buckets.stream_created = excluded.stream_created
 				then greatest(engine_buckets.committed_seq, excluded.committed_seq) else excluded.committed_seq end,
+			checkpoint_time = case when engine_buckets.stream_created = excluded.stream_created
+				and engine_buckets.checkpoint_seq > excluded.checkpoint_seq
+				then engine_buckets.checkpoint_time else excluded.checkpoint_time end,
 			checkpoint_seq = case when engine_buckets.stream_created = excluded.stream_created
 				then greatest(engine_buckets.checkpoint_seq, excluded.checkpoint_seq) else excluded.checkpoint_seq end,
 			stream_created = excluded.stream_created, updated_at = now()`
@@ -267,32 +271,54 @@ func (db *DB) Checkpoint(ctx context.Context, states []VehicleStateRow, pos Stre
 		if err := upsertStates(ctx, tx, states); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, bucketsCheckpointed, pos.Buckets, pos.StreamCreated, int64(pos.Seq)); err != nil {
+		if _, err := tx.Exec(ctx, bucketsCheckpointed, pos.Buckets, pos.StreamCreated, int64(pos.Seq), nullTime(pos.SeqTime)); err != nil {
 			return err
 		}
 		return pos.Fence.check(ctx, tx)
 	})
 }
 
+// RewindBuckets moves the positions of buckets back to seq where they are past it: the stream
+// ends before them because it lost messages it had acknowledged (a server's power cut without
+// a sync), and the sequences after seq now number new messages.
+// seqTime is the stream's time of the message at seq (zero: unknown).
+func (db *DB) RewindBuckets(ctx context.Context, buckets []int, streamCreated time.Time, seq uint64, seqTime time.Time, fence *Fence) error {
+	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `update engine_buckets set committed_seq = least(committed_seq, $3),
+			checkpoint_time = case when checkpoint_seq > $3 then $4 else checkpoint_time end,
+			checkpoint_seq = least(checkpoint_seq, $3), updated_at = now()
+			where bucket = any($1) and stream_created = $2 and (committed_seq > $3 or checkpoint_seq > $3)`,
+			buckets, streamCreated, int64(seq), nullTime(seqTime)); err != nil {
+			return err
+		}
+		return fence.check(ctx, tx)
+	})
+}
+
 // BucketPos is what engine_buckets holds for one bucket.
 type BucketPos struct {
-	Bucket        int
-	StreamCreated time.Time
-	CommittedSeq  uint64
-	CheckpointSeq uint64
+	Bucket         int
+	StreamCreated  time.Time
+	CommittedSeq   uint64
+	CheckpointSeq  uint64
+	CheckpointTime time.Time // the stream's time of the message at CheckpointSeq (zero: unknown)
 }
 
 // EngineBuckets returns the stored stream positions of every bucket that has one.
 func (db *DB) EngineBuckets(ctx context.Context) ([]BucketPos, error) {
-	rows, err := db.Pool.Query(ctx, `select bucket, stream_created, committed_seq, checkpoint_seq from engine_buckets order by bucket`)
+	rows, err := db.Pool.Query(ctx, `select bucket, stream_created, committed_seq, checkpoint_seq, checkpoint_time from engine_buckets order by bucket`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BucketPos, error) {
 		var p BucketPos
 		var c, k int64
-		err := r.Scan(&p.Bucket, &p.StreamCreated, &c, &k)
+		var at *time.Time
+		err := r.Scan(&p.Bucket, &p.StreamCreated, &c, &k, &at)
 		p.CommittedSeq, p.CheckpointSeq = uint64(c), uint64(k)
+		if at != nil {
+			p.CheckpointTime = *at
+		}
 		return p, err
 	})
 }
@@ -306,4 +332,12 @@ func AlarmKey(a *tracking.Alarm) string {
 		return *a.DeviceAlarm
 	}
 	return ""
+}
+
+// nullTime is t, or NULL when t is zero.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
