@@ -65,5 +65,5 @@ export CORRIDOR_URL=http://127.0.0.1:$HTTP_PORT CORRIDOR_TOKEN=$TOKEN ARTIFACTS=
 if [ "$MODE" = bench ]; then
   node web/tools/bench.mjs
 else
-  node web/tools/e2e.mjs
+  node ${WEB_TEST_SCRIPT:-web/tools/e2e.mjs}
 fi
