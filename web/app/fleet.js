@@ -24,7 +24,7 @@ const critIDs = new Set(); // vehicles drawn by the critical pass
 const free = [];       // slots of vehicles that left
 let nextN = 0;
 let carrierFilter = null, selected = null;
-let frameScheduled = false, critDirty = false, selMoved = false;
+let frameScheduled = false, critDirty = false, fleetDirty = false, selMoved = false;
 let clusterDirty = false, lastCluster = -Infinity;
 let onSelection = () => {};
 export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, layer: null };
@@ -45,6 +45,7 @@ export function attach(m, onClick, selectionChanged) {
     const show = !clusterZoom();
     if (show === layer.showFleet) return;
     layer.showFleet = show; map.triggerRepaint();
+    if (show) fleetDirty = false; // the repaint draws every slot
     if (!show && clusterDirty) pushClusters(); // zoomed out into the clusters: bring them up to date
   };
   map.on('zoom', showFleet);
@@ -100,7 +101,7 @@ function place(v) {
   const st = v.st, id = st.vehicle_id;
   const target = visible(v) ? (v.crit ? 'vcrit' : 'veh') : null;
   if (v.src === 'vcrit' || target === 'vcrit') critDirty = true;
-  if (v.src === 'veh' || target === 'veh') clusterDirty = true;
+  if (v.src === 'veh' || target === 'veh') { clusterDirty = true; if (layer && layer.showFleet) fleetDirty = true; }
   if (target === 'vcrit') critIDs.add(id); else critIDs.delete(id);
   v.src = target;
   const m = lngLatToMercator(st.lon, st.lat);
@@ -113,7 +114,8 @@ function place(v) {
   }
   if (layer) layer.set(v.n, v.mx, v.my, v.h, target === 'veh' ? (RANK[statusOf(v)] ?? 0) : HIDDEN);
   if (id === selected) selMoved = true;
-  schedule();
+  // Zoomed out, the fleet pass is not drawn: a move there waits for the cluster refresh.
+  if (fleetDirty || critDirty || selMoved) schedule();
 }
 
 function entry(st) {
@@ -212,6 +214,7 @@ function frame(now) {
     layer.setCritical(list);
   }
   if (selMoved) { selMoved = false; onSelection(); }
+  fleetDirty = false;
   map.triggerRepaint();
   const dt = performance.now() - t0;
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);

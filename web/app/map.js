@@ -114,8 +114,48 @@ export function initMap(container, onVehicleClick) {
     map.addLayer(F.createLayer(BY_RANK, CENTER), 'sel'); // above the clusters, under the selection ring
     F.attach(map, clickCb, updateSelection);
     addPlaceLabels();
+    if (cfg.basemap_pmtiles) addPMTiles(cfg.basemap_pmtiles).catch((e) => console.warn('PMTiles base map', e));
   });
   return ready;
+}
+
+// addPMTiles draws a PMTiles archive (CORRIDOR_BASEMAP_URL) under the bundled base map, through
+// the pmtiles protocol (vendored, loaded only here): raster archives as a dimmed raster layer,
+// vector archives as faint fills and lines of every layer they list (the screen has no glyphs,
+// so no labels).
+export const basemap = { pmtiles: null, tileType: null, layers: [] };
+async function addPMTiles(url) {
+  if (!window.pmtiles) {
+    await new Promise((resolve, reject) => {
+      const el = document.createElement('script');
+      el.src = '/web/vendor/pmtiles/pmtiles.js'; el.onload = resolve; el.onerror = () => reject(new Error('pmtiles.js'));
+      document.head.appendChild(el);
+    });
+  }
+  const abs = new URL(url, location.href).href;
+  const protocol = new window.pmtiles.Protocol();
+  maplibregl.addProtocol('pmtiles', protocol.tile);
+  const archive = new window.pmtiles.PMTiles(abs);
+  protocol.add(archive);
+  const h = await archive.getHeader();
+  const before = 'base-district';
+  const src = 'pmtiles://' + abs;
+  basemap.pmtiles = abs; basemap.tileType = h.tileType;
+  if (h.tileType === 1) { // MVT
+    const md = await archive.getMetadata().catch(() => ({}));
+    map.addSource('pm', { type: 'vector', url: src });
+    for (const l of (md && md.vector_layers) || []) {
+      const add = (layer) => { map.addLayer(layer, before); basemap.layers.push(layer.id); };
+      add({ id: `pm-${l.id}-fill`, type: 'fill', source: 'pm', 'source-layer': l.id, filter: ['==', ['geometry-type'], 'Polygon'],
+        paint: { 'fill-color': /water|ocean|lake|river/i.test(l.id) ? '#123a5c' : '#16233a', 'fill-opacity': 0.5 } });
+      add({ id: `pm-${l.id}-line`, type: 'line', source: 'pm', 'source-layer': l.id, filter: ['==', ['geometry-type'], 'LineString'],
+        paint: { 'line-color': /water|river/i.test(l.id) ? '#1b4f7a' : '#3d4656', 'line-width': 1 } });
+    }
+  } else {
+    map.addSource('pm', { type: 'raster', url: src, tileSize: 256 });
+    map.addLayer({ id: 'pm-raster', type: 'raster', source: 'pm', paint: { 'raster-opacity': 0.55, 'raster-saturation': -0.6 } }, before);
+    basemap.layers.push('pm-raster');
+  }
 }
 
 async function addPlaceLabels() {
