@@ -52,6 +52,7 @@ void main() {
   vec2 p = (gl_PointCoord - 0.5) * u_size;
   float d = length(p);
   float edge = u_r + u_stroke;
+  if (d > edge + 0.5 && v_hashead < 0.5 && u_halo <= 0.0) discard; // the sprite's corners, at once
   vec4 c = vec4(0.0);
   if (u_halo > 0.0) c = u_haloColor * clamp(u_halo - d + 0.5, 0.0, 1.0);
   if (v_hashead > 0.5 && d > edge - 1.0) {
@@ -201,7 +202,7 @@ export class VehicleLayer {
     const pass = (x, count, r, stroke, strokeColor, halo, head) => {
       if (!count) return;
       // As small as the drawing allows: with software WebGL, the fragments are the cost.
-      const size = Math.min(2 * Math.ceil(Math.max(r + stroke + (head ? NOSE : 0), halo) + 1), this.maxPoint / dpr);
+      const size = Math.min(2 * Math.ceil(Math.max(r + stroke + (head ? NOSE : 0), halo) + 0.5), this.maxPoint / dpr);
       gl.uniform1f(this.u.u_size, size); gl.uniform1f(this.u.u_r, r); gl.uniform1f(this.u.u_stroke, stroke);
       gl.uniform4fv(this.u.u_strokeColor, strokeColor); gl.uniform1f(this.u.u_halo, halo);
       gl.uniform4f(this.u.u_haloColor, 1.0 * 0.25, 0.23 * 0.25, 0.31 * 0.25, 0.25);
