@@ -27,7 +27,7 @@ let carrierFilter = null, selected = null;
 let frameScheduled = false, critDirty = false, fleetDirty = false, selMoved = false;
 let clusterDirty = false, lastCluster = -Infinity;
 let onSelection = () => {};
-export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, layer: null };
+export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, repaintCostMs: 0, layer: null };
 
 // createLayer makes the custom layer; colours by status code (RANK order, then critical).
 export function createLayer(colors, origin) {
@@ -185,11 +185,23 @@ export function isStale(st) { return Date.now() - Date.parse(st.ts) > offlineMs;
 export function select(id) { selected = id; onSelection(); }
 export function selectedPosition() { const v = selected && V.get(selected); return v ? [v.st.lon, v.st.lat] : null; }
 
-// minRepaintMs spaces the repaints that updates cause (0: every frame with a change). Each
-// vehicle reports about once a second; with a large fleet a few repaints a second show every move.
-let minRepaintMs = 0, lastRepaint = -Infinity;
+// The repaints that updates cause are spaced: at least 200 ms apart above SMALL_FLEET vehicles
+// (each vehicle reports about once a second: five repaints a second show every move), and at
+// least three times what a repaint costs here (measured: the frame after a repaint), at most
+// 1 s, so that on a slow renderer (software WebGL, a loaded machine) the page keeps two thirds
+// of its time for input and the stream. setMinRepaintInterval fixes the spacing instead.
+let minRepaintMs = 0, lastRepaint = -Infinity, repaintCost = 0;
 export function setMinRepaintInterval(ms) { minRepaintMs = ms; }
-function repaintInterval() { return minRepaintMs || (V.size > SMALL_FLEET ? 200 : 0); }
+function repaintInterval() {
+  if (minRepaintMs) return minRepaintMs;
+  return Math.min(1000, Math.max(V.size > SMALL_FLEET ? 200 : 0, 3 * repaintCost));
+}
+function measureRepaint() {
+  requestAnimationFrame((a) => requestAnimationFrame((b) => {
+    repaintCost = 0.7 * repaintCost + 0.3 * (b - a);
+    stats.repaintCostMs = repaintCost;
+  }));
+}
 
 function schedule() {
   if (frameScheduled) return;
@@ -216,6 +228,7 @@ function frame(now) {
   if (selMoved) { selMoved = false; onSelection(); }
   fleetDirty = false;
   map.triggerRepaint();
+  measureRepaint();
   const dt = performance.now() - t0;
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);
 }

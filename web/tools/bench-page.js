@@ -59,7 +59,7 @@ export function frames(ms) {
       const q = (p) => d[Math.min(d.length - 1, Math.floor(p * d.length))];
       resolve({ frames: d.length, fps: d.length / (ms / 1000), p50: q(0.5), p95: q(0.95), p99: q(0.99), max: d[d.length - 1],
         over100: d.filter((x) => x > 100).length, longestTask: long, updated: M.stats.updated, maxFlushMs: M.stats.maxFlushMs,
-        maxUploadMs: M.stats.layer && M.stats.layer.maxMs, maxClusterMs: M.stats.maxClusterMs, clusterUpdates: M.stats.clusterUpdates });
+        maxUploadMs: M.stats.layer && M.stats.layer.maxMs, maxClusterMs: M.stats.maxClusterMs, clusterUpdates: M.stats.clusterUpdates, repaints: M.stats.flushes, repaintCostMs: M.stats.repaintCostMs });
     };
     requestAnimationFrame(f);
   });
