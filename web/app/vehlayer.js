@@ -13,21 +13,25 @@ export const HIDDEN = 15; // status code of a slot that is not drawn (filtered o
 export const CRITICAL = 5; // status code of the critical pass (index into the colour table)
 const NOSE = 6; // px the heading mark reaches beyond the circle
 
+// The colour and heading are worked out per vertex (flat varyings); the fragment shader only
+// measures the distance to the centre. Software WebGL (SwiftShader) pays for every fragment.
 const VS = `#version 300 es
 uniform mat4 u_matrix;
 uniform float u_size;      // point size in CSS px
 uniform float u_dpr;
 uniform float u_bearing;   // radians
 uniform float u_head;      // 1: draw heading marks
+uniform vec3 u_colors[6];
 in vec4 a_v;
-flat out int v_code;
-out vec2 v_dir;
+flat out vec4 v_fill;
+flat out vec2 v_dir;
 flat out float v_hashead;
 void main() {
-  v_code = int(a_v.w + 0.5);
-  if (v_code >= ${HIDDEN}) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
+  int code = int(a_v.w + 0.5);
+  if (code >= ${HIDDEN}) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   gl_Position = u_matrix * vec4(a_v.xy, 0.0, 1.0);
   gl_PointSize = u_size * u_dpr;
+  v_fill = vec4(u_colors[code], 1.0);
   float h = radians(a_v.z) - u_bearing;
   v_dir = vec2(sin(h), -cos(h)); // gl_PointCoord's y points down
   v_hashead = (a_v.z >= 0.0 && u_head > 0.5) ? 1.0 : 0.0;
@@ -35,7 +39,6 @@ void main() {
 
 const FS = `#version 300 es
 precision highp float;
-uniform vec3 u_colors[6];
 uniform float u_size;
 uniform float u_r;         // circle radius, CSS px
 uniform float u_stroke;    // outline width, CSS px
@@ -43,8 +46,9 @@ uniform vec4 u_strokeColor;
 uniform float u_halo;      // halo radius (0: none)
 uniform vec4 u_haloColor;  // premultiplied
 uniform vec4 u_headColor;
-flat in int v_code;
-in vec2 v_dir;
+uniform float u_simple;    // 1: circles only (no heading marks, no halo in this pass)
+flat in vec4 v_fill;
+flat in vec2 v_dir;
 flat in float v_hashead;
 out vec4 fragColor;
 vec4 over(vec4 top, vec4 under) { return top + under * (1.0 - top.a); }
@@ -52,7 +56,12 @@ void main() {
   vec2 p = (gl_PointCoord - 0.5) * u_size;
   float d = length(p);
   float edge = u_r + u_stroke;
-  if (d > edge + 0.5 && v_hashead < 0.5 && u_halo <= 0.0) discard; // the sprite's corners, at once
+  float outer = clamp(edge - d + 0.5, 0.0, 1.0);
+  if (u_simple > 0.5) {
+    if (outer <= 0.0) discard;
+    fragColor = mix(u_strokeColor, v_fill, clamp(u_r - d + 0.5, 0.0, 1.0)) * outer;
+    return;
+  }
   vec4 c = vec4(0.0);
   if (u_halo > 0.0) c = u_haloColor * clamp(u_halo - d + 0.5, 0.0, 1.0);
   if (v_hashead > 0.5 && d > edge - 1.0) {
@@ -61,11 +70,7 @@ void main() {
     float tip = edge + ${NOSE}.0;
     if (a > 0.0 && a < tip && b < (tip - a) * 0.7) c = over(u_headColor, c);
   }
-  float outer = clamp(edge - d + 0.5, 0.0, 1.0);
-  if (outer > 0.0) {
-    vec4 body = mix(u_strokeColor, vec4(u_colors[v_code], 1.0), clamp(u_r - d + 0.5, 0.0, 1.0)) * outer;
-    c = over(body, c);
-  }
+  if (outer > 0.0) c = over(mix(u_strokeColor, v_fill, clamp(u_r - d + 0.5, 0.0, 1.0)) * outer, c);
   if (c.a <= 0.0) discard;
   fragColor = c;
 }`;
@@ -130,7 +135,7 @@ export class VehicleLayer {
     gl.linkProgram(p);
     if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error('vehicle layer program: ' + gl.getProgramInfoLog(p));
     this.u = {};
-    for (const n of ['u_matrix', 'u_size', 'u_dpr', 'u_bearing', 'u_head', 'u_colors', 'u_r', 'u_stroke', 'u_strokeColor', 'u_halo', 'u_haloColor', 'u_headColor']) this.u[n] = gl.getUniformLocation(p, n);
+    for (const n of ['u_matrix', 'u_size', 'u_dpr', 'u_bearing', 'u_head', 'u_colors', 'u_r', 'u_stroke', 'u_strokeColor', 'u_halo', 'u_haloColor', 'u_headColor', 'u_simple']) this.u[n] = gl.getUniformLocation(p, n);
     const vao = () => {
       const v = gl.createVertexArray(), b = gl.createBuffer();
       gl.bindVertexArray(v); gl.bindBuffer(gl.ARRAY_BUFFER, b);
@@ -207,6 +212,7 @@ export class VehicleLayer {
       gl.uniform4fv(this.u.u_strokeColor, strokeColor); gl.uniform1f(this.u.u_halo, halo);
       gl.uniform4f(this.u.u_haloColor, 1.0 * 0.25, 0.23 * 0.25, 0.31 * 0.25, 0.25);
       gl.uniform1f(this.u.u_head, head ? 1 : 0);
+      gl.uniform1f(this.u.u_simple, !head && !halo ? 1 : 0);
       gl.bindVertexArray(x.vao);
       gl.drawArrays(gl.POINTS, 0, count);
     };
