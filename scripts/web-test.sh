@@ -6,6 +6,9 @@
 # ports (a fresh database created here and dropped after, embedded NATS, JT/T 808 off) and drives
 # the screen with web/tools/e2e.mjs. Screenshots go to web-artifacts/ (gitignored).
 #   WEB_TEST_MODE=bench runs the render benchmark (web/tools/bench.mjs) against the same setup.
+#   WEB_TEST_SCRIPT=path runs another driver instead of web/tools/e2e.mjs (same environment).
+# The test serves web/testdata/tiny.pmtiles as the base map (CORRIDOR_BASEMAP_URL); the benchmark
+# runs with the bundled base map only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -50,9 +53,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DATABASE_URL=$DB_URL CORRIDOR_HTTP_ADDR=127.0.0.1:$HTTP_PORT CORRIDOR_EMBEDDED_NATS_ADDR=127.0.0.1:$NATS_PORT \
+BASEMAP=
+[ "$MODE" = bench ] || BASEMAP=$ROOT/web/testdata/tiny.pmtiles
+DATABASE_URL=$DB_URL CORRIDOR_BASEMAP_URL=$BASEMAP CORRIDOR_HTTP_ADDR=127.0.0.1:$HTTP_PORT CORRIDOR_EMBEDDED_NATS_ADDR=127.0.0.1:$NATS_PORT \
   CORRIDOR_JT808_ADDR=off CORRIDOR_DATA_DIR=$DATA CORRIDOR_ADMIN_TOKEN=$TOKEN CORRIDOR_LOG_LEVEL=warn NATS_URL= \
-  ${WEB_TEST_ENV:-} bin/corridor-webtest serve --demo >web-artifacts/serve.log 2>&1 &
+  bin/corridor-webtest serve --demo >web-artifacts/serve.log 2>&1 &
 PID=$!
 for _ in $(seq 1 150); do
   curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
@@ -65,5 +70,5 @@ export CORRIDOR_URL=http://127.0.0.1:$HTTP_PORT CORRIDOR_TOKEN=$TOKEN ARTIFACTS=
 if [ "$MODE" = bench ]; then
   node web/tools/bench.mjs
 else
-  node web/tools/e2e.mjs
+  node ${WEB_TEST_SCRIPT:-web/tools/e2e.mjs}
 fi

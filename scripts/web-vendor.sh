@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../web/tools"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 V=../vendor
-rm -rf "$V" && mkdir -p "$V/maplibre-gl" "$V/uplot"
+rm -rf "$V" && mkdir -p "$V/maplibre-gl" "$V/uplot" "$V/pmtiles"
 M=node_modules/maplibre-gl
 # MapLibre GL JS 6 is an ES module that starts its worker from ./maplibre-gl-worker.mjs beside it.
 cp "$M/dist/maplibre-gl.mjs" "$M/dist/maplibre-gl-worker.mjs" "$M/dist/maplibre-gl.css" "$V/maplibre-gl/"
@@ -14,9 +14,15 @@ cp "$M/LICENSE.txt" "$V/maplibre-gl/LICENSE.txt"
 U=node_modules/uplot
 cp "$U/dist/uPlot.esm.js" "$U/dist/uPlot.min.css" "$V/uplot/"
 cp "$U/LICENSE" "$V/uplot/LICENSE"
+# PMTiles (CORRIDOR_BASEMAP_URL=….pmtiles): the self-contained browser build (a classic script that
+# defines window.pmtiles; fflate, MIT, is bundled in it), loaded only when a PMTiles base map is set.
+P=node_modules/pmtiles
+cp "$P/dist/pmtiles.js" "$V/pmtiles/"
+node -e "const p=require('./$P/package.json');console.log(p.name+' '+p.version+' is '+p.license+' (its package.json; the npm package ships no licence text)')" > "$V/pmtiles/LICENSE.txt"
+{ echo; echo "Bundled: fflate"; cat node_modules/fflate/LICENSE; } >> "$V/pmtiles/LICENSE.txt"
 {
   echo "Vendored by scripts/web-vendor.sh (make web) from npm; do not edit."
-  for p in maplibre-gl uplot; do
+  for p in maplibre-gl uplot pmtiles fflate; do
     node -e "const p=require('./node_modules/$p/package.json');console.log(p.name+' '+p.version+' '+p.license)"
   done
 } > "$V/VERSIONS.txt"

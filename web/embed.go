@@ -1,7 +1,7 @@
 // Package web is the monitoring screen (issue 9): a page and its scripts, styles, base map and
 // vendored front-end libraries, embedded into the binary so that the screen works on a network
-// with no internet. Handler serves the page at / (with its configuration inline) and the files
-// under /web/.
+// with no internet. Handler serves the page at / (with its configuration inline), the files
+// under /web/ and, when configured, a PMTiles base map archive at /basemap/tiles.pmtiles.
 package web
 
 import (
@@ -11,9 +11,13 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
+
+// PMTilesPath is where Handler serves a local PMTiles archive (Config.BasemapFile).
+const PMTilesPath = "/basemap/tiles.pmtiles"
 
 //go:embed index.html app basemap vendor
 var files embed.FS
@@ -29,22 +33,64 @@ type Config struct {
 	UTCOffsetMinutes int `json:"utc_offset_minutes"`
 	// OfflineAfterSeconds is CORRIDOR_OFFLINE_AFTER: a vehicle whose last fix is older is drawn grey.
 	OfflineAfterSeconds float64 `json:"offline_after_s"`
-	// BasemapURL is CORRIDOR_BASEMAP_URL: an optional raster tile URL template ({z}/{x}/{y}) drawn
-	// under the bundled offline base map; empty: the bundled map only.
+	// BasemapURL is CORRIDOR_BASEMAP_URL when it is a raster tile URL template ({z}/{x}/{y})
+	// drawn under the bundled offline base map; empty: none.
 	BasemapURL string `json:"basemap_url"`
+	// BasemapPMTiles is the URL of a PMTiles archive (raster or vector tiles) the page draws under
+	// the bundled map: CORRIDOR_BASEMAP_URL when it is an http(s) URL of a .pmtiles file, or
+	// PMTilesPath when BasemapFile is set; empty: none.
+	BasemapPMTiles string `json:"basemap_pmtiles"`
+	// BasemapFile is a local .pmtiles file served at PMTilesPath (with HTTP Range requests).
+	BasemapFile string `json:"-"`
 	// Version is the binary's version, shown in the page footer.
 	Version string `json:"version"`
 }
 
 // ConfigFor builds the page configuration from a location, the offline threshold, the base map
-// URL and the version.
-func ConfigFor(loc *time.Location, offlineAfter time.Duration, basemapURL, version string) Config {
+// (CORRIDOR_BASEMAP_URL: a raster tile URL template, the URL of a .pmtiles archive, or the path of
+// a local .pmtiles file) and the version.
+func ConfigFor(loc *time.Location, offlineAfter time.Duration, basemap, version string) Config {
 	if loc == nil {
 		loc = time.UTC
 	}
 	_, off := time.Now().In(loc).Zone()
-	return Config{Timezone: loc.String(), UTCOffsetMinutes: off / 60, OfflineAfterSeconds: offlineAfter.Seconds(),
-		BasemapURL: basemapURL, Version: version}
+	c := Config{Timezone: loc.String(), UTCOffsetMinutes: off / 60, OfflineAfterSeconds: offlineAfter.Seconds(), Version: version}
+	switch kind := BasemapKind(basemap); kind {
+	case BasemapTiles:
+		c.BasemapURL = basemap
+	case BasemapPMTilesURL:
+		c.BasemapPMTiles = basemap
+	case BasemapPMTilesFile:
+		c.BasemapPMTiles, c.BasemapFile = PMTilesPath, basemap
+	}
+	return c
+}
+
+// Kinds of CORRIDOR_BASEMAP_URL values (BasemapKind).
+const (
+	BasemapNone        = iota // empty
+	BasemapTiles              // a raster tile URL template with {z}, {x} and {y}
+	BasemapPMTilesURL         // an http(s) URL of a .pmtiles archive, fetched by the browser
+	BasemapPMTilesFile        // a local .pmtiles file, served by the binary at PMTilesPath
+	BasemapInvalid
+)
+
+// BasemapKind tells what a CORRIDOR_BASEMAP_URL value is. Absolute URL paths ("/tiles/{z}/…")
+// count as URLs on the screen's own origin; a value without a scheme that ends in .pmtiles is a
+// file path.
+func BasemapKind(v string) int {
+	web := strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://")
+	switch {
+	case v == "":
+		return BasemapNone
+	case strings.Contains(v, "{z}") && strings.Contains(v, "{x}") && strings.Contains(v, "{y}") && (web || strings.HasPrefix(v, "/")):
+		return BasemapTiles
+	case web && strings.HasSuffix(strings.SplitN(v, "?", 2)[0], ".pmtiles"):
+		return BasemapPMTilesURL
+	case !strings.Contains(v, "://") && !strings.Contains(v, "{") && strings.HasSuffix(v, ".pmtiles"):
+		return BasemapPMTilesFile
+	}
+	return BasemapInvalid
 }
 
 // Handler serves GET / (the page, with c inline as window.CORRIDOR_CONFIG) and GET /web/<file>.
@@ -65,6 +111,10 @@ func Handler(c Config) http.Handler {
 			_, _ = w.Write(page)
 			return
 		}
+		if r.URL.Path == PMTilesPath && c.BasemapFile != "" {
+			servePMTiles(w, r, c.BasemapFile)
+			return
+		}
 		name := strings.TrimPrefix(r.URL.Path, "/web/")
 		if name == r.URL.Path || name == "" || strings.HasSuffix(name, "/") || name == "index.html" {
 			http.NotFound(w, r)
@@ -81,6 +131,26 @@ func Handler(c Config) http.Handler {
 		}
 		static.ServeHTTP(w, r)
 	})
+}
+
+// servePMTiles serves the archive with Range support (the PMTiles client reads the header, the
+// directories and each tile as byte ranges), opened per request so that a replaced file is
+// picked up without a restart.
+func servePMTiles(w http.ResponseWriter, r *http.Request, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, "base map archive unavailable", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		http.Error(w, "base map archive unavailable", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.pmtiles")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "tiles.pmtiles", st.ModTime(), f)
 }
 
 func renderIndex(c Config) ([]byte, error) {

@@ -61,7 +61,8 @@ func TestPage(t *testing.T) {
 			t.Errorf("%s: %d %q", path, r.StatusCode, r.Header.Get("Content-Type"))
 		}
 	}
-	for _, path := range []string{"/web/nope.js", "/web/app/", "/web/", "/web/index.html", "/elsewhere"} {
+	// The benchmark's load (web/tools/bench-page.js) is injected by the benchmark, never served.
+	for _, path := range []string{"/web/nope.js", "/web/app/", "/web/", "/web/index.html", "/elsewhere", "/web/app/bench.js", "/web/tools/bench-page.js", "/basemap/tiles.pmtiles"} {
 		if r := get(t, h, path); r.StatusCode != http.StatusNotFound && r.StatusCode/100 != 3 {
 			t.Errorf("%s: %d, want 404", path, r.StatusCode)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/corridor-dev/corridor/pkg/postgres"
 	"github.com/corridor-dev/corridor/pkg/rules"
 	"github.com/corridor-dev/corridor/pkg/tracking"
+	"github.com/corridor-dev/corridor/web"
 )
 
 // Config is the process configuration, from the environment (CONTRACT §1).
@@ -39,7 +41,7 @@ type Config struct {
 	// Supervision: alarm escalation and compliance reports (issue 11; supervision.go).
 	Supervision SupervisionConfig
 	Uplink      uplinkConfig  // JT/T 809, role uplink
-	BasemapURL  string        // CORRIDOR_BASEMAP_URL: optional raster tiles under the screen's offline map
+	BasemapURL  string        // CORRIDOR_BASEMAP_URL: optional raster tiles or PMTiles archive under the screen's offline map
 	NATSSync    time.Duration // CORRIDOR_NATS_SYNC: the embedded server's disk sync (natsbus.SyncAlways: before every ack)
 	// EnginePartitions is CORRIDOR_ENGINE_PARTITIONS: the stream partitions engines share (1..64).
 	EnginePartitions int
@@ -128,9 +130,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (%v)", a.name, a.v, err))
 		}
 	}
-	if c.BasemapURL != "" && !(strings.HasPrefix(c.BasemapURL, "http://") || strings.HasPrefix(c.BasemapURL, "https://") || strings.HasPrefix(c.BasemapURL, "/")) ||
-		c.BasemapURL != "" && !strings.Contains(c.BasemapURL, "{z}") {
-		errs = append(errs, fmt.Errorf("CORRIDOR_BASEMAP_URL: %q is not a raster tile URL template with {z}/{x}/{y}", c.BasemapURL))
+	switch web.BasemapKind(c.BasemapURL) {
+	case web.BasemapInvalid:
+		errs = append(errs, fmt.Errorf("CORRIDOR_BASEMAP_URL: %q is not a raster tile URL template with {z}/{x}/{y}, an http(s) URL of a .pmtiles archive or the path of a .pmtiles file", c.BasemapURL))
+	case web.BasemapPMTilesFile:
+		if st, err := os.Stat(c.BasemapURL); err != nil || !st.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("CORRIDOR_BASEMAP_URL: %q is not a readable .pmtiles file", c.BasemapURL))
+		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("CORRIDOR_ADMIN_TOKEN: must be at least 16 characters"))

@@ -10,7 +10,7 @@ import (
 )
 
 // routedOperations walks the router: "METHOD /path/{param}" for every route but the screen's
-// asset wildcard (/web/*, files, not API).
+// file wildcards (/web/*, /basemap/*: files, not API).
 func routedOperations(t *testing.T, h http.Handler) map[string]bool {
 	t.Helper()
 	routes, ok := h.(chi.Routes)

@@ -32,6 +32,7 @@ func (s *server) routes() {
 	if s.Web != nil {
 		r.Get("/", s.Web.ServeHTTP)
 		r.Get("/web/*", s.Web.ServeHTTP)
+		r.Get("/basemap/*", s.Web.ServeHTTP) // a PMTiles base map archive (CORRIDOR_BASEMAP_URL)
 	}
 
 	r.Route("/v1", func(r chi.Router) {

@@ -157,7 +157,7 @@ type Deps struct {
 	// StreamWriteTimeout bounds each write to an SSE client; a client that does not read for this
 	// long is disconnected. 0 is 10 s.
 	StreamWriteTimeout time.Duration
-	// Web, when set, serves the monitoring screen at GET / and GET /web/*.
+	// Web, when set, serves the monitoring screen at GET /, GET /web/* and GET /basemap/*.
 	Web http.Handler
 
 	// PublishTimeout bounds a telemetry push's wait for JetStream; past it the push is 503 with

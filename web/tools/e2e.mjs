@@ -12,6 +12,8 @@ const URL = process.env.CORRIDOR_URL, TOKEN = process.env.CORRIDOR_TOKEN, OUT = 
 test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
   const { browser, page, errors } = await launch({ locale: 'en-US' });
   t.after(() => browser.close());
+  const ranges = [];
+  page.on('response', (r) => { if (r.url().endsWith('/basemap/tiles.pmtiles') && r.status() === 206) ranges.push(r.url()); });
   // Steps run in order; after a failure the rest are skipped (they depend on it).
   let failed = false;
   const step = (name, fn) => t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
@@ -37,6 +39,35 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     assert.ok(+kpi >= 18, `KPI total ${kpi}`);
   });
 
+  await step('the PMTiles base map is read in byte ranges', async () => {
+    // web-test.sh serves web/testdata/tiny.pmtiles (CORRIDOR_BASEMAP_URL) at /basemap/tiles.pmtiles.
+    await page.waitForFunction(() => window.__corridor.map.basemap.tileType === 2 && window.__corridor.map.getMap().getLayer('pm-raster'));
+    await until(() => ranges.length > 0, 20_000, 'a 206 from /basemap/tiles.pmtiles');
+    await page.waitForFunction(() => window.__corridor.map.getMap().isSourceLoaded('pm'));
+  });
+
+  await step('clicking a vehicle on the map opens its card', async () => {
+    // The most isolated vehicle on screen, clicked at its projected position (the custom layer
+    // finds the nearest vehicle within a few pixels).
+    const target = await page.evaluate(() => {
+      const map = window.__corridor.map.getMap();
+      const pts = [...window.__corridor.map.vehicles()].filter(([, v]) => v.src).map(([id, v]) => ({ id, p: map.project([v.st.lon, v.st.lat]) }));
+      const w = map.getCanvas().clientWidth, h = map.getCanvas().clientHeight;
+      let best = null;
+      for (const a of pts) {
+        if (a.p.x < 40 || a.p.y < 40 || a.p.x > w - 40 || a.p.y > h - 40) continue;
+        const gap = Math.min(...pts.filter((b) => b !== a).map((b) => Math.hypot(a.p.x - b.p.x, a.p.y - b.p.y)));
+        if (!best || gap > best.gap) best = { id: a.id, x: a.p.x, y: a.p.y, gap };
+      }
+      const r = map.getCanvas().getBoundingClientRect();
+      return best && { ...best, x: best.x + r.left, y: best.y + r.top };
+    });
+    assert.ok(target && target.gap > 12, `no isolated vehicle: ${JSON.stringify(target)}`);
+    await page.mouse.click(target.x + 2, target.y - 1);
+    await page.waitForFunction((id) => window.__corridor.S.selected === id, target.id);
+    await page.waitForSelector('#card .plate-big');
+  });
+
   let alarmID;
   await step('a deviation alarm appears and sounds', async () => {
     alarmID = await makeDeviation(URL, TOKEN, 'webtest-1');
@@ -50,6 +81,30 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     await page.waitForFunction((b) => window.__corridor.sound.beeps > b, beeps0, { timeout: 5000 });
     const audio = await page.evaluate(() => window.__corridor.sound.sounding);
     assert.equal(audio, true);
+    // Zoomed out, the fleet is clustered (with counts drawn as images) and the critical vehicle
+    // is in no cluster.
+    const clustered = await page.evaluate(async () => {
+      const map = window.__corridor.map.getMap();
+      window.__view = { center: map.getCenter(), zoom: map.getZoom() };
+      map.jumpTo({ zoom: 7.5 });
+      const src = map.getSource('veh');
+      for (let i = 0; i < 100; i++) {
+        const cs = map.queryRenderedFeatures({ layers: ['clusters'] });
+        if (cs.length) {
+          const leaves = (await Promise.all(cs.map((c) => src.getClusterLeaves(c.properties.cluster_id, Infinity, 0)))).flat();
+          const counts = cs.map((c) => 'count-' + c.properties.point_count_abbreviated);
+          await new Promise((r) => setTimeout(r, 500)); // the count images are made on demand
+          return { clusters: cs.length, leaves: leaves.map((f) => f.properties.vid), images: counts.every((id) => map.hasImage(id)) };
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return null;
+    });
+    assert.ok(clustered && clustered.clusters > 0, 'no cluster at zoom 7.5');
+    assert.ok(clustered.images, 'cluster count images');
+    assert.ok(!clustered.leaves.includes('webtest-1'), 'the critical vehicle is inside a cluster');
+    await page.screenshot({ path: `${OUT}/clusters-en.png` });
+    await page.evaluate(() => window.__corridor.map.getMap().jumpTo(window.__view));
     // The wall layout with a demo truck's card open (the overview stays where it is).
     await page.evaluate(() => window.__corridor.selectVehicle('csc-101'));
     await page.waitForSelector('#card .plate-big');

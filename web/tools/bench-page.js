@@ -1,8 +1,10 @@
-// bench.js — the render benchmark's load (loaded only by web/tools/bench.mjs, never by the page):
+// bench-page.js — the render benchmark's load. Not part of the screen (web/ embeds app/, not
+// tools/): web/tools/bench.mjs injects it into the signed-in page as a module script, and it puts
+// its functions on window.__bench.
 // n synthetic vehicles around the demo corridors, each updated once a second. Updates arrive the
 // way the SSE stream delivers them — JSON text parsed one event at a time, spread over the second
-// in 20 slices — and go through the same path as stream events (map.upsert, batched per frame).
-import * as M from './map.js';
+// in 20 slices — and go through the same path as stream events (map.upsert, drawn at the next frame).
+import * as M from '/web/app/map.js';
 
 let timer = null;
 
@@ -38,7 +40,6 @@ export function start(n, { critical = 50 } = {}) {
   timer = setInterval(tick, 1000 / slices);
 }
 
-export function stopAt(n) { stop(); return n; }
 export function stop() { clearInterval(timer); timer = null; }
 
 // frames records requestAnimationFrame intervals for ms and returns their distribution.
@@ -57,8 +58,11 @@ export function frames(ms) {
       d.sort((a, b) => a - b);
       const q = (p) => d[Math.min(d.length - 1, Math.floor(p * d.length))];
       resolve({ frames: d.length, fps: d.length / (ms / 1000), p50: q(0.5), p95: q(0.95), p99: q(0.99), max: d[d.length - 1],
-        over100: d.filter((x) => x > 100).length, longestTask: long, updated: M.stats.updated, maxFlushMs: M.stats.maxFlushMs });
+        over100: d.filter((x) => x > 100).length, longestTask: long, updated: M.stats.updated, maxFlushMs: M.stats.maxFlushMs,
+        maxUploadMs: M.stats.layer && M.stats.layer.maxMs, maxClusterMs: M.stats.maxClusterMs, clusterUpdates: M.stats.clusterUpdates, repaints: M.stats.flushes, repaintCostMs: M.stats.repaintCostMs });
     };
     requestAnimationFrame(f);
   });
 }
+
+window.__bench = { start, stop, frames };

@@ -1,0 +1,247 @@
+// fleet.js — the live vehicles on the map (re-exported by map.js).
+//
+// From zoom 10 on, every vehicle is drawn by the custom WebGL layer (vehlayer.js): an update
+// rewrites the vehicle's slot at once and the next frame uploads only the changed slots, so a
+// frame costs what changed and nothing goes through MapLibre's GeoJSON worker. Below zoom 10 the
+// fleet is drawn as clusters by a GeoJSON cluster source ('veh'; a cluster takes the colour of its
+// worst member) which is refreshed on a slow cadence (every CLUSTER_EVERY_MS, and at once when
+// the view zooms out into it). A vehicle with a critical alarm is never in the cluster source: the
+// custom layer draws it, at every zoom, on top of the rest.
+import { VehicleLayer, HIDDEN, lngLatToMercator, fleetRadius } from './vehlayer.js';
+
+// RANK orders statuses by how much they need attention: a cluster shows its worst member.
+export const RANK = { no_trip: 0, on_route: 1, stale: 2, offline: 3, off_route: 4 };
+export const CLUSTER_MAX_ZOOM = 9; // clusters up to zoom 9.x; vehicles one by one from zoom 10
+const CLUSTER_EVERY_MS = 3000; // refresh of the cluster source for a large fleet
+const SMALL_FLEET = 2000; // up to this many vehicles the clusters follow every second
+
+const cfg = window.CORRIDOR_CONFIG || {};
+const offlineMs = (cfg.offline_after_s || 300) * 1000;
+
+let map = null, layer = null, clickCb = () => {};
+const V = new Map();   // vehicle id → {n, st, u, t, crit, stale, src, mx, my, h, f}
+const critIDs = new Set(); // vehicles drawn by the critical pass
+const free = [];       // slots of vehicles that left
+let nextN = 0;
+let carrierFilter = null, selected = null;
+let frameScheduled = false, critDirty = false, fleetDirty = false, selMoved = false;
+let clusterDirty = false, lastCluster = -Infinity;
+let onSelection = () => {};
+export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, repaintCostMs: 0, layer: null };
+
+// createLayer makes the custom layer; colours by status code (RANK order, then critical).
+export function createLayer(colors, origin) {
+  layer = new VehicleLayer('vehicles', colors, origin);
+  stats.layer = layer.stats;
+  return layer;
+}
+
+// attach wires the fleet to the map once its style is loaded: clicks and the pointer cursor
+// (nearest vehicle within a few pixels, searched on the CPU), and the cluster refresh.
+export function attach(m, onClick, selectionChanged) {
+  map = m; clickCb = onClick; onSelection = selectionChanged;
+  const clusterZoom = () => map.getZoom() < CLUSTER_MAX_ZOOM + 1;
+  const showFleet = () => {
+    const show = !clusterZoom();
+    if (show === layer.showFleet) return;
+    layer.showFleet = show; map.triggerRepaint();
+    if (show) fleetDirty = false; // the repaint draws every slot
+    if (!show && clusterDirty) pushClusters(); // zoomed out into the clusters: bring them up to date
+  };
+  map.on('zoom', showFleet);
+  layer.showFleet = !clusterZoom();
+  setInterval(() => {
+    if (clusterDirty && clusterZoom() && performance.now() - lastCluster >= (V.size > SMALL_FLEET ? CLUSTER_EVERY_MS : 1000)) pushClusters();
+  }, 250);
+  map.on('click', async (e) => {
+    const vid = pick(e.point);
+    if (vid) { clickCb(vid); return; }
+    const f = map.queryRenderedFeatures(e.point, { layers: ['veh-single', 'clusters'] })[0];
+    if (!f) return;
+    if (f.layer.id === 'veh-single') { clickCb(f.properties.vid); return; }
+    const z = await map.getSource('veh').getClusterExpansionZoom(f.properties.cluster_id);
+    map.easeTo({ center: f.geometry.coordinates, zoom: Math.min(Math.max(z, CLUSTER_MAX_ZOOM + 1), 12) });
+  });
+  let hover = null;
+  map.on('mousemove', (e) => {
+    if (hover) return; // at most one search per frame
+    hover = requestAnimationFrame(() => {
+      hover = null;
+      const on = pick(e.point) || map.queryRenderedFeatures(e.point, { layers: ['veh-single', 'clusters'] }).length;
+      map.getCanvas().style.cursor = on ? 'pointer' : '';
+    });
+  });
+  redraw();
+}
+
+// pick returns the id of the vehicle drawn nearest to a screen point, within its circle and a few
+// pixels around it; critical vehicles (drawn on top) first.
+export function pick(pt, slack = 4) {
+  if (!map) return null;
+  const ll = map.unproject(pt), [mx, my] = lngLatToMercator(ll.lng, ll.lat);
+  const z = map.getZoom(), world = 512 * 2 ** z;
+  let best = null, bd = Infinity;
+  const near = (v, r) => {
+    const dx = (v.mx - mx) * world, dy = (v.my - my) * world, d = dx * dx + dy * dy;
+    if (d <= r * r && d < bd) { bd = d; best = v; }
+  };
+  for (const id of critIDs) near(V.get(id), 8 + slack);
+  if (!best && layer.showFleet) {
+    const r = fleetRadius(z) + 1.2 + slack;
+    for (const v of V.values()) if (v.src === 'veh') near(v, r);
+  }
+  return best && best.st.vehicle_id;
+}
+
+function statusOf(v) { return v.stale && v.st.status !== 'offline' ? 'stale' : v.st.status; }
+function visible(v) { return !carrierFilter || v.st.carrier_id === carrierFilter; }
+
+// place writes a vehicle's state into the custom layer and marks what else has to follow.
+function place(v) {
+  const st = v.st, id = st.vehicle_id;
+  const target = visible(v) ? (v.crit ? 'vcrit' : 'veh') : null;
+  if (v.src === 'vcrit' || target === 'vcrit') critDirty = true;
+  if (v.src === 'veh' || target === 'veh') { clusterDirty = true; if (layer && layer.showFleet) fleetDirty = true; }
+  if (target === 'vcrit') critIDs.add(id); else critIDs.delete(id);
+  v.src = target;
+  const m = lngLatToMercator(st.lon, st.lat);
+  v.mx = m[0]; v.my = m[1];
+  v.h = st.heading_deg != null && st.speed_kmh > 1 ? st.heading_deg : -1;
+  if (target === 'veh') { // the vehicle's feature in the cluster source, kept to be sent as it is
+    const r = RANK[statusOf(v)] ?? 0;
+    if (!v.f) v.f = { type: 'Feature', id: v.n, geometry: { type: 'Point', coordinates: [st.lon, st.lat] }, properties: { vid: id, r } };
+    else { v.f.geometry.coordinates = [st.lon, st.lat]; v.f.properties.r = r; }
+  }
+  if (layer) layer.set(v.n, v.mx, v.my, v.h, target === 'veh' ? (RANK[statusOf(v)] ?? 0) : HIDDEN);
+  if (id === selected) selMoved = true;
+  // Zoomed out, the fleet pass is not drawn: a move there waits for the cluster refresh.
+  if (fleetDirty || critDirty || selMoved) schedule();
+}
+
+function entry(st) {
+  let v = V.get(st.vehicle_id);
+  if (!v) {
+    v = { n: free.length ? free.pop() : nextN++, st, u: Date.parse(st.updated_at), t: Date.parse(st.ts), crit: false, stale: false, src: null };
+    V.set(st.vehicle_id, v);
+  }
+  return v;
+}
+
+// upsert records a vehicle's new state; the map shows it at the next animation frame.
+export function upsert(st) {
+  const v = entry(st);
+  const u = Date.parse(st.updated_at);
+  if (v.st !== st && u < v.u) return;
+  v.st = st; v.u = u; v.t = Date.parse(st.ts);
+  v.stale = Date.now() - v.t > offlineMs;
+  stats.updated++;
+  place(v);
+}
+
+// replaceAll replaces every vehicle (snapshot after (re)connect).
+export function replaceAll(states) {
+  const keep = new Set();
+  for (const st of states) {
+    const v = entry(st);
+    // A stream event may have brought a newer state while the snapshot was on its way.
+    const u = Date.parse(st.updated_at);
+    if (v.st === st || u >= v.u) { v.st = st; v.u = u; v.t = Date.parse(st.ts); }
+    v.stale = Date.now() - v.t > offlineMs;
+    keep.add(st.vehicle_id);
+  }
+  for (const [id, v] of V) {
+    if (keep.has(id)) continue;
+    V.delete(id); critIDs.delete(id); free.push(v.n);
+    if (layer) layer.set(v.n, 0, 0, -1, HIDDEN);
+    critDirty = clusterDirty = true;
+  }
+  redraw();
+}
+
+function redraw() { for (const v of V.values()) place(v); if (map) pushClusters(); }
+
+export function vehicle(id) { const v = V.get(id); return v && v.st; }
+export function vehicles() { return V; }
+
+// setCritical marks the vehicles with an unresolved critical alarm: never clustered, drawn red.
+export function setCritical(ids) {
+  for (const [id, v] of V) {
+    const c = ids.has(id);
+    if (c !== v.crit) { v.crit = c; place(v); }
+  }
+}
+
+export function setCarrierFilter(c) { carrierFilter = c; redraw(); }
+
+// sweepStale re-marks vehicles whose last fix crossed the offline threshold (once a second).
+export function sweepStale(now = Date.now()) {
+  for (const v of V.values()) {
+    const s = now - v.t > offlineMs;
+    if (s !== v.stale) { v.stale = s; place(v); }
+  }
+}
+export function isStale(st) { return Date.now() - Date.parse(st.ts) > offlineMs; }
+
+export function select(id) { selected = id; onSelection(); }
+export function selectedPosition() { const v = selected && V.get(selected); return v ? [v.st.lon, v.st.lat] : null; }
+
+// The repaints that updates cause are spaced: at least 200 ms apart above SMALL_FLEET vehicles
+// (each vehicle reports about once a second: five repaints a second show every move), and at
+// least three times what a repaint costs here (measured: the frame after a repaint), at most
+// 1 s, so that on a slow renderer (software WebGL, a loaded machine) the page keeps two thirds
+// of its time for input and the stream. setMinRepaintInterval fixes the spacing instead.
+let minRepaintMs = 0, lastRepaint = -Infinity, repaintCost = 0;
+export function setMinRepaintInterval(ms) { minRepaintMs = ms; }
+function repaintInterval() {
+  if (minRepaintMs) return minRepaintMs;
+  return Math.min(1000, Math.max(V.size > SMALL_FLEET ? 200 : 0, 3 * repaintCost));
+}
+function measureRepaint() {
+  requestAnimationFrame((a) => requestAnimationFrame((b) => {
+    repaintCost = 0.7 * repaintCost + 0.3 * (b - a);
+    stats.repaintCostMs = repaintCost;
+  }));
+}
+
+function schedule() {
+  if (frameScheduled) return;
+  frameScheduled = true;
+  requestAnimationFrame(frame);
+}
+
+// frame runs once per animation frame with changes: the critical pass is rebuilt (a few
+// vehicles), the selection ring follows its vehicle, and the map repaints (the custom layer
+// uploads the changed slots as it draws).
+function frame(now) {
+  frameScheduled = false;
+  if (!map || !layer) return;
+  const wait = repaintInterval() - (now - lastRepaint);
+  if (wait > 0) { frameScheduled = true; setTimeout(() => requestAnimationFrame(frame), wait); return; }
+  lastRepaint = now;
+  const t0 = performance.now();
+  if (critDirty) {
+    critDirty = false;
+    const list = [];
+    for (const id of critIDs) { const v = V.get(id); list.push([v.mx, v.my, v.h]); }
+    layer.setCritical(list);
+  }
+  if (selMoved) { selMoved = false; onSelection(); }
+  fleetDirty = false;
+  map.triggerRepaint();
+  measureRepaint();
+  const dt = performance.now() - t0;
+  stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);
+}
+
+// pushClusters sends the non-critical visible vehicles to the cluster source.
+function pushClusters() {
+  const src = map && map.getSource('veh');
+  if (!src) return;
+  const t0 = performance.now();
+  const features = [];
+  for (const v of V.values()) if (v.src === 'veh') features.push(v.f);
+  src.setData({ type: 'FeatureCollection', features });
+  clusterDirty = false; lastCluster = performance.now();
+  const dt = lastCluster - t0;
+  stats.clusterUpdates++; stats.maxClusterMs = Math.max(stats.maxClusterMs, dt);
+}
