@@ -501,6 +501,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// TickChanges reports whether Tick(cfg, st, now, trip) returns changes, without making them.
+// For a fixed trip it is false before a threshold and true from it on: the route_deviation
+// alarm's TripStartsAt (when trip is not the alarm's) and OfflineDue. The engine keeps its
+// vehicles ordered by the first instant at which this becomes true instead of ticking them all.
+// Keep it in step with Tick.
+func (st State) TickChanges(cfg Config, now time.Time, trip *Trip) bool {
+	now = now.Round(0)
+	if i := st.find(tracking.AlarmRouteDeviation, ""); i >= 0 {
+		a := &st.Alarms[i]
+		if (trip == nil || trip.ID != a.TripID) && !now.Before(a.TripStartsAt) {
+			return true
+		}
+	}
+	due, ok := st.OfflineDue(cfg, trip)
+	return ok && !now.Before(due)
+}
+
 // Tick applies the passage of server time `now` to the vehicle's state. trip is the vehicle's
 // trip active at now (nil if none). It raises signal_lost when the trip is active and no fix was
 // processed for Config.OfflineAfter (counted from the trip's start when none came since), and

@@ -71,6 +71,13 @@ type Core struct {
 	undo  map[string]*vehicle         // within a batch: each changed vehicle as it was before (nil: absent)
 	dirty map[string]struct{}         // changed since the last checkpoint
 	owns  func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
+
+	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
+	// armed (nil: to rebuild), counted from from (the last tick).
+	due   schedule
+	armed *World
+	from  time.Time
+	ticks []string // vehicles due at a tick (reused)
 }
 
 // New returns a core without vehicles.
@@ -81,7 +88,7 @@ func New(cfg rules.Config) *Core {
 // SetOwner limits the time-driven rules to the vehicles owns accepts: a core drives one stream
 // partition, and a vehicle of another partition is another core's (and maybe another
 // process's). Fixes reach Apply only for the partition's vehicles already.
-func (c *Core) SetOwner(owns func(vehicleID string) bool) { c.owns = owns }
+func (c *Core) SetOwner(owns func(vehicleID string) bool) { c.owns, c.armed = owns, nil }
 
 // Len is the number of vehicles with state.
 func (c *Core) Len() int { return len(c.vs) }
@@ -89,6 +96,7 @@ func (c *Core) Len() int { return len(c.vs) }
 // Restore sets a vehicle's state from a checkpoint.
 func (c *Core) Restore(id string, st State, live *tracking.VehicleState) {
 	c.vs[id] = &vehicle{st: st, live: live}
+	c.armed = nil // restores come in bulk: the schedule is rebuilt once, at the next Apply or Tick
 }
 
 // State returns a vehicle's current state.
@@ -114,6 +122,7 @@ func (c *Core) Rollback() {
 		} else {
 			c.vs[id] = old
 		}
+		c.arm(id)
 	}
 	c.undo = nil
 }
@@ -167,7 +176,9 @@ func plausible(from Ref, p *tracking.Position) bool {
 // Apply processes one valid fix of a known vehicle, received at received (server clock); flags
 // are stored with it (e.g. bad_can).
 func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string, received time.Time) Outcome {
+	c.sync(w)
 	v := c.mutable(veh.ID)
+	defer c.arm(veh.ID)
 	st := &v.st
 	out := Outcome{Vehicle: veh}
 	sp := &tracking.StoredPosition{Position: p, ReceivedAt: received, Flags: flags}
@@ -236,35 +247,26 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 	return out
 }
 
-// Tick runs the time-driven rules at now (server clock) for the vehicles on an active trip, or
-// whose trip ended in the last minute, and those with active alarms. A vehicle whose rules fail
-// (a bug) is skipped for this tick and reported in errs; the others go on.
+// Tick runs the time-driven rules at now (server clock) for the owned vehicles they can change
+// at now: those whose signal_lost deadline has come on an active trip, and those whose
+// route_deviation alarm's trip is over. It costs what those vehicles cost, not the fleet (see
+// due.go). A vehicle whose rules fail (a bug) is skipped for this tick and reported in errs; the
+// others go on.
 func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
-	seen := map[string]bool{}
-	for vid, trips := range w.Trips {
-		if c.owns != nil && !c.owns(vid) {
-			continue
-		}
-		for i := range trips {
-			if trips[i].ActiveAt(now) || (trips[i].EndsAt.Before(now) && trips[i].EndsAt.After(now.Add(-time.Minute))) {
-				seen[vid] = true
-				if o, ok, err := c.tickOne(w, vid, now); err != nil {
-					errs = append(errs, err)
-				} else if ok {
-					outs = append(outs, o)
-				}
-				break
-			}
-		}
+	if now.Before(c.from) {
+		c.armed = nil // the clock stepped back: due times counted from a later instant no longer hold
 	}
-	for vid, v := range c.vs {
-		if !seen[vid] && len(v.st.Rules.Alarms) > 0 {
-			if o, ok, err := c.tickOne(w, vid, now); err != nil {
-				errs = append(errs, err)
-			} else if ok {
-				outs = append(outs, o)
-			}
+	c.from = now
+	c.sync(w)
+	c.ticks = c.due.popDue(dueKey(now), c.ticks[:0])
+	for _, vid := range c.ticks {
+		o, ok, err := c.tickOne(w, vid, now)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ok {
+			outs = append(outs, o)
 		}
+		c.arm(vid)
 	}
 	return outs, errs
 }
