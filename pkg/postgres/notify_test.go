@@ -1,0 +1,68 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/corridor-dev/corridor/internal/pgtest"
+	"github.com/corridor-dev/corridor/pkg/postgres"
+	"github.com/corridor-dev/corridor/pkg/tracking"
+)
+
+// TestAlarmEventsNotifyOncePerTransaction: a batch that writes 20 outbox rows wakes the outbox
+// publisher with one notification, not one per row.
+func TestAlarmEventsNotifyOncePerTransaction(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `insert into vehicles (id, carrier_id, plate) select 'n' || i, 'c1', 'P' from generate_series(1, 20) i`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, ch := range []string{"alarm_events", "test_marker"} {
+		if _, err := conn.Exec(ctx, "listen "+ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := time.Now().UTC().Truncate(time.Second)
+	b := &postgres.Batch{}
+	for i := 1; i <= 20; i++ {
+		b.Changes = append(b.Changes, postgres.AlarmChange{Raise: &tracking.Alarm{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+			Kind: tracking.AlarmSignalLost, VehicleID: fmt.Sprintf("n%d", i), CarrierID: "c1", StartedAt: ts, RaisedAt: ts}})
+	}
+	res, err := db.CommitBatch(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 20 {
+		t.Fatalf("%d events written, want 20", len(res.Events))
+	}
+	// Notifications arrive in commit order: once the marker is here, the batch's all are.
+	if _, err := db.Pool.Exec(ctx, `select pg_notify('test_marker', '')`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n := 0
+	for {
+		note, err := conn.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if note.Channel == "test_marker" {
+			break
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d alarm_events notifications for one transaction, want 1", n)
+	}
+}
