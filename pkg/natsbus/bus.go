@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -247,12 +248,18 @@ func (b *Bus) PublishAlarmEvent(ctx context.Context, subject, msgID string, payl
 
 // PublishLive publishes a vehicle's state on live.<carrier>.<vehicle> (core NATS, not stored).
 func (b *Bus) PublishLive(s *tracking.VehicleState) error {
-	data, err := json.Marshal(s)
+	bp := liveBufs.Get().(*[]byte)
+	defer liveBufs.Put(bp)
+	data, err := s.AppendJSON((*bp)[:0])
 	if err != nil {
 		return err
 	}
-	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data)
+	*bp = data
+	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data) // copied into the connection's buffer
 }
+
+// liveBufs are PublishLive's encoding buffers.
+var liveBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // EngineConsumer returns the engine's durable pull consumer on TELEMETRY.
 //

@@ -199,15 +199,16 @@ func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) erro
 	ids := make([]string, len(states))
 	rules := make([]string, len(states))
 	lives := make([]*string, len(states))
+	var buf []byte
 	for i, s := range states {
 		ids[i] = s.VehicleID
 		rules[i] = string(s.Rules)
 		if s.Live != nil {
-			lj, err := json.Marshal(s.Live)
-			if err != nil {
+			var err error
+			if buf, err = s.Live.AppendJSON(buf[:0]); err != nil {
 				return err
 			}
-			l := string(lj)
+			l := string(buf)
 			lives[i] = &l
 		}
 	}

@@ -298,3 +298,43 @@ func TestTickClearsDeviationOfAMovedTrip(t *testing.T) {
 		t.Fatal("the deviation of the moved trip was never cleared")
 	}
 }
+
+// BenchmarkTick: one tick of a fleet on trips that all reported within the signal_lost
+// deadline (the steady state: nothing due), the full walk against the due-time Tick.
+//
+//	go test ./pkg/engine/core -run '^$' -bench Tick -benchmem
+func BenchmarkTick(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		w := testWorld()
+		trip := w.Trips["v1"][0]
+		w.Vehicles, w.Trips = make(map[string]Vehicle, n), make(map[string][]tracking.Trip, n)
+		c := New(rules.DefaultConfig())
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("v%d", i)
+			w.Vehicles[id] = Vehicle{ID: id, CarrierID: "c1"}
+			tr := trip
+			tr.ID, tr.VehicleID = "t"+id, id
+			w.Trips[id] = []tracking.Trip{tr}
+		}
+		for id, v := range w.Vehicles {
+			p := along(0)
+			p.VehicleID = id
+			c.Apply(w, v, p, nil, t0)
+		}
+		now := t0.Add(time.Minute)
+		b.Run(fmt.Sprintf("fullwalk/%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if outs, _ := c.fullWalkTick(w, now); len(outs) != 0 {
+					b.Fatal(len(outs))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("due/%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if outs, _ := c.Tick(w, now); len(outs) != 0 {
+					b.Fatal(len(outs))
+				}
+			}
+		})
+	}
+}
