@@ -59,8 +59,9 @@ type Snapshot struct {
 }
 
 type vehicle struct {
-	st   State
-	live *tracking.VehicleState
+	st    State
+	live  *tracking.VehicleState
+	dirty bool // changed since the last checkpoint (and listed in Core.dirty)
 }
 
 // Core owns every vehicle's state. It is not safe for concurrent use: one goroutine (the
@@ -68,8 +69,9 @@ type vehicle struct {
 type Core struct {
 	cfg   rules.Config
 	vs    map[string]*vehicle
+	batch bool                        // within a batch (Begin): changes are saved in undo
 	undo  map[string]*vehicle         // within a batch: each changed vehicle as it was before (nil: absent)
-	dirty map[string]struct{}         // changed since the last checkpoint
+	dirty []string                    // the vehicles marked dirty, in the order they were (some maybe no longer)
 	owns  func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
 
 	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
@@ -82,7 +84,7 @@ type Core struct {
 
 // New returns a core without vehicles.
 func New(cfg rules.Config) *Core {
-	return &Core{cfg: cfg, vs: map[string]*vehicle{}, dirty: map[string]struct{}{}}
+	return &Core{cfg: cfg, vs: map[string]*vehicle{}, undo: map[string]*vehicle{}}
 }
 
 // SetOwner limits the time-driven rules to the vehicles owns accepts: a core drives one stream
@@ -109,10 +111,10 @@ func (c *Core) State(id string) (State, *tracking.VehicleState, bool) {
 }
 
 // Begin starts a batch: the changes until Commit can be undone by Rollback.
-func (c *Core) Begin() { c.undo = map[string]*vehicle{} }
+func (c *Core) Begin() { c.batch = true; clear(c.undo) }
 
 // Commit ends the batch, keeping its changes.
-func (c *Core) Commit() { c.undo = nil }
+func (c *Core) Commit() { c.batch = false; clear(c.undo) }
 
 // Rollback ends the batch, putting every vehicle it changed back as it was at Begin.
 func (c *Core) Rollback() {
@@ -124,25 +126,34 @@ func (c *Core) Rollback() {
 		}
 		c.arm(id)
 	}
-	c.undo = nil
+	c.batch = false
+	clear(c.undo)
 }
 
-// TakeDirty returns the vehicles changed since the last call (for a checkpoint).
+// TakeDirty returns the vehicles changed since the last call (for a checkpoint). It is called
+// between batches.
 func (c *Core) TakeDirty() []Snapshot {
 	out := make([]Snapshot, 0, len(c.dirty))
-	for id := range c.dirty {
-		if v := c.vs[id]; v != nil {
+	for _, id := range c.dirty {
+		// A vehicle rolled back to before its change, or listed twice, is no longer dirty.
+		if v := c.vs[id]; v != nil && v.dirty {
 			out = append(out, Snapshot{VehicleID: id, State: v.st, Live: v.live})
+			v.dirty = false
 		}
 	}
 	clear(c.dirty)
+	c.dirty = c.dirty[:0]
 	return out
 }
 
-// MarkDirty puts vehicles back for the next checkpoint (after a failed one).
+// MarkDirty puts vehicles back for the next checkpoint (after a failed one); called between
+// batches.
 func (c *Core) MarkDirty(ids []string) {
 	for _, id := range ids {
-		c.dirty[id] = struct{}{}
+		if v := c.vs[id]; v != nil && !v.dirty {
+			v.dirty = true
+			c.dirty = append(c.dirty, id)
+		}
 	}
 }
 
@@ -150,7 +161,7 @@ func (c *Core) MarkDirty(ids []string) {
 // marking it dirty.
 func (c *Core) mutable(id string) *vehicle {
 	v := c.vs[id]
-	if c.undo != nil {
+	if c.batch {
 		if _, saved := c.undo[id]; !saved {
 			c.undo[id] = v // the saved one is never changed again: the batch works on a copy
 			if v != nil {
@@ -164,7 +175,10 @@ func (c *Core) mutable(id string) *vehicle {
 		v = &vehicle{st: NewState()}
 		c.vs[id] = v
 	}
-	c.dirty[id] = struct{}{}
+	if !v.dirty {
+		v.dirty = true
+		c.dirty = append(c.dirty, id)
+	}
 	return v
 }
 

@@ -40,11 +40,17 @@ func BenchmarkCoreHeapPerVehicle(b *testing.B) {
 				}
 				withWorld := heapInUse()
 				c := New(rules.DefaultConfig())
-				c.Begin()
-				for id, v := range w.Vehicles {
+				k := 0
+				for id, v := range w.Vehicles { // in batches of 1,000, as the engine does
+					if k%1000 == 0 {
+						c.Begin()
+					}
 					p := along(0)
 					p.VehicleID = id
 					c.Apply(w, v, p, nil, t0)
+					if k++; k%1000 == 0 {
+						c.Commit()
+					}
 				}
 				c.Commit()
 				c.Tick(w, t0.Add(time.Second))
