@@ -76,10 +76,11 @@ type Core struct {
 
 	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
 	// armed (nil: to rebuild), counted from from (the last tick).
-	due   schedule
-	armed *World
-	from  time.Time
-	ticks []string // vehicles due at a tick (reused)
+	due     schedule
+	armed   *World
+	from    time.Time
+	ticks   []string // vehicles whose entry came up at a tick (reused)
+	visited int      // of those, how many were due (their rules ran) at the last tick
 }
 
 // New returns a core without vehicles.
@@ -272,8 +273,19 @@ func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
 	}
 	c.from = now
 	c.sync(w)
-	c.ticks = c.due.popDue(dueKey(now), c.ticks[:0])
+	key := dueKey(now)
+	c.ticks = c.due.popDue(key, c.ticks[:0])
+	c.visited = 0
 	for _, vid := range c.ticks {
+		at, due := c.nextDue(w, vid, c.vs[vid])
+		if !due {
+			continue
+		}
+		if at > key { // its entry was early: a fix moved its due time later
+			c.due.set(vid, at)
+			continue
+		}
+		c.visited++
 		o, ok, err := c.tickOne(w, vid, now)
 		if err != nil {
 			errs = append(errs, err)

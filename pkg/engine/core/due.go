@@ -91,26 +91,21 @@ func (s *schedule) down(i int) {
 	}
 }
 
-// set arms vehicle id at due time at, or disarms it (ok false).
-func (s *schedule) set(id string, at int64, ok bool) {
-	i, in := s.pos[id]
-	switch {
-	case !ok && !in:
-	case !ok:
-		s.remove(int(i))
-	case in:
-		old := s.h[i].at
-		s.h[i].at = at
-		if at < old {
+// set makes sure vehicle id is in the schedule at or before at. An entry may be earlier than
+// the vehicle's due time (it was due earlier before its last fix): Tick recomputes a popped
+// vehicle's due time before running its rules, so a fix (which mostly moves the due time later)
+// costs a map lookup, not a heap update.
+func (s *schedule) set(id string, at int64) {
+	if i, in := s.pos[id]; in {
+		if at < s.h[i].at {
+			s.h[i].at = at
 			s.up(int(i))
-		} else if at > old {
-			s.down(int(i))
 		}
-	default:
-		s.h = append(s.h, dueEntry{at: at, id: id})
-		s.pos[id] = int32(len(s.h) - 1)
-		s.up(len(s.h) - 1)
+		return
 	}
+	s.h = append(s.h, dueEntry{at: at, id: id})
+	s.pos[id] = int32(len(s.h) - 1)
+	s.up(len(s.h) - 1)
 }
 
 func (s *schedule) remove(i int) {
@@ -179,8 +174,9 @@ func (c *Core) arm(id string) {
 	if c.armed == nil {
 		return // rebuilt at the next Apply or Tick
 	}
-	at, ok := c.nextDue(c.armed, id, c.vs[id])
-	c.due.set(id, at, ok)
+	if at, ok := c.nextDue(c.armed, id, c.vs[id]); ok {
+		c.due.set(id, at)
+	} // else: an entry it may have is dropped when it comes up
 }
 
 // nextDue is the first instant at or after c.from at which Tick would change vehicle id (v nil:
