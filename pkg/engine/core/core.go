@@ -69,10 +69,13 @@ type vehicle struct {
 type Core struct {
 	cfg   rules.Config
 	vs    map[string]*vehicle
-	batch bool                        // within a batch (Begin): changes are saved in undo
-	undo  map[string]*vehicle         // within a batch: each changed vehicle as it was before (nil: absent)
-	dirty []string                    // the vehicles marked dirty, in the order they were (some maybe no longer)
-	owns  func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
+	batch bool // within a batch (Begin): changes are saved in undo
+	// Within a batch, each changed vehicle as it was at Begin (saved once, by value: the batch
+	// changes the vehicle in place), and where in undo each one is. Both are reused.
+	undo   []undoEntry
+	undoAt map[string]int32
+	dirty  []string                    // the vehicles marked dirty, in the order they were (some maybe no longer)
+	owns   func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
 
 	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
 	// armed (nil: to rebuild), counted from from (the last tick).
@@ -85,7 +88,7 @@ type Core struct {
 
 // New returns a core without vehicles.
 func New(cfg rules.Config) *Core {
-	return &Core{cfg: cfg, vs: map[string]*vehicle{}, undo: map[string]*vehicle{}}
+	return &Core{cfg: cfg, vs: map[string]*vehicle{}, undoAt: map[string]int32{}}
 }
 
 // SetOwner limits the time-driven rules to the vehicles owns accepts: a core drives one stream
@@ -112,23 +115,37 @@ func (c *Core) State(id string) (State, *tracking.VehicleState, bool) {
 }
 
 // Begin starts a batch: the changes until Commit can be undone by Rollback.
-func (c *Core) Begin() { c.batch = true; clear(c.undo) }
+func (c *Core) Begin() { c.batch = true; c.endBatch() }
 
 // Commit ends the batch, keeping its changes.
-func (c *Core) Commit() { c.batch = false; clear(c.undo) }
+func (c *Core) Commit() { c.batch = false; c.endBatch() }
+
+// undoEntry is a vehicle as it was at Begin.
+type undoEntry struct {
+	id     string
+	old    vehicle
+	absent bool // it had no state
+}
+
+func (c *Core) endBatch() {
+	clear(c.undo) // drop the references the saved states hold
+	c.undo = c.undo[:0]
+	clear(c.undoAt)
+}
 
 // Rollback ends the batch, putting every vehicle it changed back as it was at Begin.
 func (c *Core) Rollback() {
-	for id, old := range c.undo {
-		if old == nil {
-			delete(c.vs, id)
+	for i := range c.undo {
+		u := &c.undo[i]
+		if u.absent {
+			delete(c.vs, u.id)
 		} else {
-			c.vs[id] = old
+			*c.vs[u.id] = u.old
 		}
-		c.arm(id)
+		c.arm(u.id)
 	}
 	c.batch = false
-	clear(c.undo)
+	c.endBatch()
 }
 
 // TakeDirty returns the vehicles changed since the last call (for a checkpoint). It is called
@@ -163,12 +180,12 @@ func (c *Core) MarkDirty(ids []string) {
 func (c *Core) mutable(id string) *vehicle {
 	v := c.vs[id]
 	if c.batch {
-		if _, saved := c.undo[id]; !saved {
-			c.undo[id] = v // the saved one is never changed again: the batch works on a copy
+		if _, saved := c.undoAt[id]; !saved {
+			c.undoAt[id] = int32(len(c.undo))
 			if v != nil {
-				cp := *v
-				v = &cp
-				c.vs[id] = v
+				c.undo = append(c.undo, undoEntry{id: id, old: *v})
+			} else {
+				c.undo = append(c.undo, undoEntry{id: id, absent: true})
 			}
 		}
 	}
@@ -202,6 +219,7 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 	var dist *float64
 	var within bool
 	var trip *rules.Trip
+	var rtBuf rules.Trip
 	var prog geofence.Check
 	switch {
 	case !newer && p.TS.Before(st.LastTS):
@@ -223,7 +241,8 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 		}
 		if !in.Fix.Implausible {
 			if t := w.ActiveTrip(veh.ID, p.TS); t != nil {
-				if rt := w.RuleTrip(t); rt != nil {
+				if w.ruleTrip(t, &rtBuf) {
+					rt := &rtBuf
 					if chk, ok := w.Index.CheckProgress(t.CorridorID, p.Lon, p.Lat, st.Hint); ok {
 						st.Hint = chk.Seg
 						d := chk.DistanceM

@@ -346,3 +346,34 @@ func BenchmarkTick(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApply: one fix of one of 10,000 vehicles on their trip, in batches of 1,000.
+func BenchmarkApply(b *testing.B) {
+	const n = 10_000
+	w := testWorld()
+	trip := w.Trips["v1"][0]
+	w.Vehicles, w.Trips = make(map[string]Vehicle, n), make(map[string][]tracking.Trip, n)
+	ids := make([]string, n)
+	for i := range ids {
+		id := fmt.Sprintf("v%d", i)
+		ids[i] = id
+		w.Vehicles[id] = Vehicle{ID: id, CarrierID: "c1"}
+		tr := trip
+		tr.ID, tr.VehicleID = "t"+id, id
+		w.Trips[id] = []tracking.Trip{tr}
+	}
+	c := New(rules.DefaultConfig())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%1000 == 0 {
+			c.Commit()
+			c.Begin()
+		}
+		id := ids[i%n]
+		p := along(i / n % 3000)
+		p.VehicleID = id
+		p.TS = t0.Add(time.Duration(i/n) * time.Second)
+		c.Apply(w, w.Vehicles[id], p, nil, p.TS)
+	}
+}
