@@ -14,7 +14,7 @@ import (
 func TestVehicleStateAppendJSONMatchesEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	strs := []string{"", "v1", "渝A12345", `a"b`, `back\slash`, "<tag>&", "tab\there", "\u2028", "bad\xffutf8", "on_route"}
-	floats := []float64{0, -0.0, 1, -1, 29.80012345, 107.5, 1e-7, -3e-9, 1e21, 123456789012345678901.0, 0.1, 1e20, 5e-324, math.MaxFloat64}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1, 29.80012345, 107.5, 1e-7, -3e-9, 1e21, 123456789012345678901.0, 0.1, 1e20, 5e-324, math.MaxFloat64}
 	times := []time.Time{{}, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 8, 0, 0, 123456789, time.UTC),
 		time.Date(2026, 3, 1, 8, 0, 0, 120000000, time.FixedZone("CST", 8*3600)), time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Now(), time.Now().UTC()}
