@@ -79,11 +79,10 @@ type Core struct {
 
 	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
 	// armed (nil: to rebuild), counted from from (the last tick).
-	due     schedule
-	armed   *World
-	from    time.Time
-	ticks   []string // vehicles whose entry came up at a tick (reused)
-	visited int      // of those, how many were due (their rules ran) at the last tick
+	due   schedule
+	armed *World
+	from  time.Time
+	ticks []string // the vehicles due at a tick (reused)
 }
 
 // New returns a core without vehicles.
@@ -293,9 +292,10 @@ func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
 	c.from = now
 	c.sync(w)
 	key := dueKey(now)
-	c.ticks = c.due.popDue(key, c.ticks[:0])
-	c.visited = 0
-	for _, vid := range c.ticks {
+	c.ticks = c.ticks[:0]
+	for len(c.due.h) > 0 && c.due.h[0].at <= key {
+		vid := c.due.h[0].id
+		c.due.remove(0)
 		at, due := c.nextDue(w, vid, c.vs[vid])
 		if !due {
 			continue
@@ -304,7 +304,9 @@ func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
 			c.due.set(vid, at)
 			continue
 		}
-		c.visited++
+		c.ticks = append(c.ticks, vid)
+	}
+	for _, vid := range c.ticks {
 		o, ok, err := c.tickOne(w, vid, now)
 		if err != nil {
 			errs = append(errs, err)
@@ -312,6 +314,9 @@ func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
 			outs = append(outs, o)
 		}
 		c.arm(vid)
+	}
+	if cap(c.ticks) > 1<<16 {
+		c.ticks = nil // a storm's list is not kept for good
 	}
 	return outs, errs
 }

@@ -123,15 +123,6 @@ func (s *schedule) remove(i int) {
 	}
 }
 
-// popDue removes and appends to ids every vehicle due at or before at.
-func (s *schedule) popDue(at int64, ids []string) []string {
-	for len(s.h) > 0 && s.h[0].at <= at {
-		ids = append(ids, s.h[0].id)
-		s.remove(0)
-	}
-	return ids
-}
-
 // heapify orders entries appended without order (a rebuild: O(n) instead of n pushes).
 func (s *schedule) heapify() {
 	for i, e := range s.h {

@@ -248,19 +248,22 @@ func TestTickCostsTheVehiclesDue(t *testing.T) {
 		t.Fatalf("%d vehicles scheduled, want 20000", d)
 	}
 	if outs, _ := c.Tick(w, t0.Add(4*time.Minute+30*time.Second)); len(outs) != 0 || len(c.ticks) != 0 {
-		t.Fatalf("a tick before any deadline looked at %d vehicles (%d outcomes)", len(c.ticks), len(outs))
+		t.Fatalf("a tick before any deadline ran the rules for %d vehicles (%d outcomes)", len(c.ticks), len(outs))
 	}
 	outs, _ := c.Tick(w, t0.Add(5*time.Minute))
-	if c.visited != 1 || len(outs) != 1 || outs[0].Vehicle.ID != "v0" || outs[0].Changes[0].Kind != tracking.AlarmSignalLost {
-		t.Fatalf("at v0's deadline: rules ran for %d vehicles, outcomes %+v", c.visited, outs)
+	if len(c.ticks) != 1 || len(outs) != 1 || outs[0].Vehicle.ID != "v0" || outs[0].Changes[0].Kind != tracking.AlarmSignalLost {
+		t.Fatalf("at v0's deadline: rules ran for %v, outcomes %+v", c.ticks, outs)
 	}
 	// The others' entries (early since their second fix) came up once and moved to their
-	// deadline: the next ticks look at nobody until then.
-	if outs, _ := c.Tick(w, t0.Add(5*time.Minute+time.Second)); len(outs) != 0 || len(c.ticks) != 0 {
-		t.Fatalf("the tick after looked at %d vehicles (%d outcomes)", len(c.ticks), len(outs))
+	// deadline: the heap is not looked at again until then.
+	if d := c.due.h[0].at; d != dueKey(t0.Add(9*time.Minute)) {
+		t.Fatalf("first entry due at %s", time.Unix(0, d).Sub(t0))
 	}
-	if outs, _ := c.Tick(w, t0.Add(9*time.Minute)); len(outs) != 19999 || c.visited != 19999 {
-		t.Fatalf("at the others' deadline: rules ran for %d vehicles, %d outcomes", c.visited, len(outs))
+	if outs, _ := c.Tick(w, t0.Add(5*time.Minute+time.Second)); len(outs) != 0 || len(c.ticks) != 0 {
+		t.Fatalf("the tick after ran the rules for %d vehicles (%d outcomes)", len(c.ticks), len(outs))
+	}
+	if outs, _ := c.Tick(w, t0.Add(9*time.Minute)); len(outs) != 19999 {
+		t.Fatalf("at the others' deadline: %d outcomes", len(outs))
 	}
 }
 
