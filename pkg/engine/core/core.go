@@ -127,10 +127,18 @@ type undoEntry struct {
 }
 
 func (c *Core) endBatch() {
+	if cap(c.undo) > keepUndo { // a tick that changed a whole fleet: not kept for good
+		c.undo, c.undoAt = nil, map[string]int32{}
+		return
+	}
 	clear(c.undo) // drop the references the saved states hold
 	c.undo = c.undo[:0]
 	clear(c.undoAt)
 }
+
+// keepUndo is the number of saved vehicles whose room is kept from one batch to the next
+// (a batch of fixes is at most a few thousand).
+const keepUndo = 4096
 
 // Rollback ends the batch, putting every vehicle it changed back as it was at Begin.
 func (c *Core) Rollback() {

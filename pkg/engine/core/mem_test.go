@@ -64,3 +64,27 @@ func BenchmarkCoreHeapPerVehicle(b *testing.B) {
 		})
 	}
 }
+
+// TestStormUndoNotKept: a tick that changes 10,000 vehicles in one batch does not leave its
+// undo room behind (half a kilobyte per vehicle).
+func TestStormUndoNotKept(t *testing.T) {
+	w := testWorld()
+	trip := w.Trips["v1"][0]
+	w.Vehicles, w.Trips = map[string]Vehicle{}, map[string][]tracking.Trip{}
+	for i := 0; i < 10000; i++ {
+		id := fmt.Sprintf("v%d", i)
+		w.Vehicles[id] = Vehicle{ID: id, CarrierID: "c1"}
+		tr := trip
+		tr.ID, tr.VehicleID = "t"+id, id
+		w.Trips[id] = []tracking.Trip{tr}
+	}
+	c := New(rules.DefaultConfig())
+	c.Begin()
+	if outs, _ := c.Tick(w, t0); len(outs) != 10000 {
+		t.Fatalf("%d signal_lost raised, want 10000", len(outs))
+	}
+	c.Commit()
+	if cap(c.undo) > keepUndo || len(c.undoAt) != 0 {
+		t.Fatalf("undo room for %d vehicles kept after the batch", cap(c.undo))
+	}
+}
