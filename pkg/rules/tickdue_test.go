@@ -48,3 +48,20 @@ func TestTickChangesMatchesTick(t *testing.T) {
 		t.Fatalf("only %d cases with changes", yes)
 	}
 }
+
+// TestNoAlarmRoomKept: a state whose alarms are all cleared keeps no room for them (half a
+// kilobyte per vehicle after a fleet-wide signal_lost), and one alarm takes room for one.
+func TestNoAlarmRoomKept(t *testing.T) {
+	cfg := DefaultConfig()
+	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	trip := &Trip{ID: "t", CorridorID: "c", BufferM: 200, StartsAt: base.Add(-time.Hour), EndsAt: base.Add(time.Hour)}
+	st, ch := Tick(cfg, State{}, base, trip)
+	if len(ch) != 1 || cap(st.Alarms) != 1 {
+		t.Fatalf("signal_lost: changes %+v, room for %d alarms", ch, cap(st.Alarms))
+	}
+	s := 50.0
+	st, ch = Evaluate(cfg, st, Input{Fix: Fix{TS: base, Lat: 29.8, Lon: 107, SpeedKmh: &s}, ReceivedAt: base, Trip: trip})
+	if len(ch) != 1 || st.Alarms != nil {
+		t.Fatalf("after the clearing fix: changes %+v, alarms %v (room for %d)", ch, st.Alarms, cap(st.Alarms))
+	}
+}
