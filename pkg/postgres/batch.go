@@ -192,32 +192,45 @@ func rowsOf(ps []tracking.StoredPosition, idx []int) pgx.CopyFromSource {
 	})
 }
 
+// upsertStates writes vehicle states in statements of statesPerStatement rows: the connection
+// keeps its largest message's buffer for good, and one statement for a whole fleet's checkpoint
+// (100,000 states, about 80 MB) would keep that much per connection.
 func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) error {
-	if len(states) == 0 {
-		return nil
-	}
-	ids := make([]string, len(states))
-	rules := make([]string, len(states))
-	lives := make([]*string, len(states))
+	n := min(len(states), statesPerStatement)
+	ids := make([]string, 0, n)
+	rules := make([]string, 0, n)
+	lives := make([]*string, 0, n)
 	var buf []byte
-	for i, s := range states {
-		ids[i] = s.VehicleID
-		rules[i] = string(s.Rules)
-		if s.Live != nil {
-			var err error
-			if buf, err = s.Live.AppendJSON(buf[:0]); err != nil {
-				return err
+	for len(states) > 0 {
+		chunk := states[:min(len(states), statesPerStatement)]
+		states = states[len(chunk):]
+		ids, rules, lives = ids[:0], rules[:0], lives[:0]
+		for _, s := range chunk {
+			ids = append(ids, s.VehicleID)
+			rules = append(rules, string(s.Rules))
+			var live *string
+			if s.Live != nil {
+				var err error
+				if buf, err = s.Live.AppendJSON(buf[:0]); err != nil {
+					return err
+				}
+				l := string(buf)
+				live = &l
 			}
-			l := string(buf)
-			lives[i] = &l
+			lives = append(lives, live)
+		}
+		if _, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
+			select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
+			on conflict (vehicle_id) do update set rules = excluded.rules,
+				live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives); err != nil {
+			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
-		select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
-		on conflict (vehicle_id) do update set rules = excluded.rules,
-			live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives)
-	return err
+	return nil
 }
+
+// statesPerStatement bounds one vehicle_state upsert (see upsertStates).
+const statesPerStatement = 2000
 
 // Checkpoint stores the rule state of the given vehicles and the stream position it reflects,
 // in one transaction.

@@ -66,3 +66,32 @@ func TestAlarmEventsNotifyOncePerTransaction(t *testing.T) {
 		t.Fatalf("%d alarm_events notifications for one transaction, want 1", n)
 	}
 }
+
+// TestCheckpointInStatements: a checkpoint larger than one statement's rows writes every state.
+func TestCheckpointInStatements(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `insert into vehicles (id, carrier_id, plate) select 's' || i, 'c1', 'P' from generate_series(1, 4500) i`); err != nil {
+		t.Fatal(err)
+	}
+	var rows []postgres.VehicleStateRow
+	for i := 1; i <= 4500; i++ {
+		id := fmt.Sprintf("s%d", i)
+		row := postgres.VehicleStateRow{VehicleID: id, Rules: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+		if i%2 == 0 {
+			row.Live = &tracking.VehicleState{VehicleID: id, Status: "on_route"}
+		}
+		rows = append(rows, row)
+	}
+	if err := db.Checkpoint(ctx, rows, postgres.StreamPos{Partition: 0, StreamCreated: time.Now().UTC().Truncate(time.Microsecond), Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var n, lives, sum int
+	if err := db.Pool.QueryRow(ctx, `select count(*), count(live), sum((rules->>'n')::int) from vehicle_state where vehicle_id like 's%'`).Scan(&n, &lives, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4500 || lives != 2250 || sum != 4500*4501/2 {
+		t.Fatalf("%d states (%d with live, sum %d) stored, want 4500 (2250, %d)", n, lives, sum, 4500*4501/2)
+	}
+}
