@@ -129,7 +129,7 @@ func (db *DB) CommitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 				}
 				res.Inserted += n
 			}
-			evs, err := writeAlarmChanges(ctx, tx, b.Changes)
+			evs, err := writeAlarmChangesInChunks(ctx, tx, b.Changes)
 			if err != nil {
 				return err
 			}
@@ -228,6 +228,28 @@ func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) erro
 	}
 	return nil
 }
+
+// writeAlarmChangesInChunks writes the changes in order, changesPerStatement at a time, each
+// chunk as a batch of its own would be (a raise in one and its clear in the next is an alarm
+// raised, then cleared): the start-up tick of a fleet raises signal_lost for every vehicle at
+// once, and one statement of 100,000 raises would leave its buffer (about 80 MB) on the
+// connection for good.
+func writeAlarmChangesInChunks(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([]tracking.Alarm, error) {
+	var evs []tracking.Alarm
+	for len(changes) > 0 {
+		chunk := changes[:min(len(changes), changesPerStatement)]
+		changes = changes[len(chunk):]
+		e, err := writeAlarmChanges(ctx, tx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e...)
+	}
+	return evs, nil
+}
+
+// changesPerStatement bounds the alarm changes of one set of alarm statements.
+const changesPerStatement = 2000
 
 // statesPerStatement bounds one vehicle_state upsert (see upsertStates).
 const statesPerStatement = 2000

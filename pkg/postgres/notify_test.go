@@ -95,3 +95,42 @@ func TestCheckpointInStatements(t *testing.T) {
 		t.Fatalf("%d states (%d with live, sum %d) stored, want 4500 (2250, %d)", n, lives, sum, 4500*4501/2)
 	}
 }
+
+// TestAlarmChangesInChunks: a batch of more alarm changes than one set of statements takes,
+// with a raise and its clear on either side of the chunk boundary, stores what one batch would.
+func TestAlarmChangesInChunks(t *testing.T) {
+	db := pgtest.New(t)
+	seedVehicle(t, db)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `insert into vehicles (id, carrier_id, plate) select 'k' || i, 'c1', 'P' from generate_series(1, 2500) i`); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UTC().Truncate(time.Second)
+	raise := func(i int) postgres.AlarmChange {
+		return postgres.AlarmChange{Raise: &tracking.Alarm{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Kind: tracking.AlarmSignalLost,
+			VehicleID: fmt.Sprintf("k%d", i), CarrierID: "c1", StartedAt: ts, RaisedAt: ts}}
+	}
+	var b postgres.Batch
+	for i := 1; i <= 1999; i++ {
+		b.Changes = append(b.Changes, raise(i))
+	}
+	b.Changes = append(b.Changes, raise(2000)) // the last of the first chunk...
+	b.Changes = append(b.Changes, postgres.AlarmChange{Clear: &postgres.AlarmClear{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", 2000),
+		VehicleID: "k2000", Kind: tracking.AlarmSignalLost, StartedAt: ts, At: ts.Add(time.Second)}}) // ...cleared in the second
+	for i := 2001; i <= 2500; i++ {
+		b.Changes = append(b.Changes, raise(i))
+	}
+	if _, err := db.CommitBatch(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	var alarms, active, raisedEv, clearedEv int
+	if err := db.Pool.QueryRow(ctx, `select count(*), count(*) filter (where active) from alarms where vehicle_id like 'k%'`).Scan(&alarms, &active); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Pool.QueryRow(ctx, `select count(*) filter (where event = 'raised'), count(*) filter (where event = 'cleared') from alarm_events`).Scan(&raisedEv, &clearedEv); err != nil {
+		t.Fatal(err)
+	}
+	if alarms != 2500 || active != 2499 || raisedEv != 2500 || clearedEv != 1 {
+		t.Fatalf("%d alarms (%d active), %d raised and %d cleared events; want 2500 (2499), 2500 and 1", alarms, active, raisedEv, clearedEv)
+	}
+}
