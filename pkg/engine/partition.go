@@ -467,7 +467,7 @@ func (e *Engine) checkpointRows(p *partition) ([]postgres.VehicleStateRow, []str
 	rows := make([]postgres.VehicleStateRow, 0, len(snaps))
 	ids := make([]string, 0, len(snaps))
 	for _, s := range snaps {
-		j, err := json.Marshal(&s.State)
+		j, err := s.State.MarshalJSON() // without reflection (core/statejson.go)
 		if err != nil {
 			p.core.MarkDirty(ids)
 			return nil, nil, postgres.StreamPos{}, err

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -352,7 +351,7 @@ func (e *Engine) tick(ctx context.Context, p *partition, now time.Time) error {
 	for _, o := range outs {
 		e.add(bw, o)
 		st, live, _ := p.core.State(o.Vehicle.ID)
-		j, err := json.Marshal(&st)
+		j, err := st.MarshalJSON()
 		if err != nil {
 			p.core.Rollback()
 			return err

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -292,12 +293,18 @@ func (b *Bus) PublishAlarmEvent(ctx context.Context, subject, msgID string, payl
 
 // PublishLive publishes a vehicle's state on live.<carrier>.<vehicle> (core NATS, not stored).
 func (b *Bus) PublishLive(s *tracking.VehicleState) error {
-	data, err := json.Marshal(s)
+	bp := liveBufs.Get().(*[]byte)
+	defer liveBufs.Put(bp)
+	data, err := s.AppendJSON((*bp)[:0])
 	if err != nil {
 		return err
 	}
-	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data)
+	*bp = data
+	return b.NC.Publish("live."+s.CarrierID+"."+s.VehicleID, data) // copied into the connection's buffer
 }
+
+// liveBufs are PublishLive's encoding buffers.
+var liveBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // SubscribeLive calls fn for every live state and alarm event (core NATS subscriptions on live.>
 // and alarms.>), for the API's live view and stream. Undecodable messages are logged and skipped.

@@ -153,7 +153,7 @@ func (db *DB) commitBatch(ctx context.Context, b *Batch) (BatchResult, error) {
 				}
 				res.Inserted += n
 			}
-			evs, err := writeAlarmChanges(ctx, tx, b.Changes)
+			evs, err := writeAlarmChangesInChunks(ctx, tx, b.Changes)
 			if err != nil {
 				return err
 			}
@@ -213,30 +213,41 @@ func rowsOf(ps []tracking.StoredPosition, idx []int) pgx.CopyFromSource {
 	})
 }
 
+// upsertStates writes vehicle states in statements of statesPerStatement rows: the connection
+// keeps its largest message's buffer for good, and one statement for a whole fleet's checkpoint
+// (100,000 states, about 80 MB) would keep that much per connection.
 func upsertStates(ctx context.Context, tx pgx.Tx, states []VehicleStateRow) error {
-	if len(states) == 0 {
-		return nil
-	}
-	ids := make([]string, len(states))
-	rules := make([]string, len(states))
-	lives := make([]*string, len(states))
-	for i, s := range states {
-		ids[i] = s.VehicleID
-		rules[i] = string(s.Rules)
-		if s.Live != nil {
-			lj, err := json.Marshal(s.Live)
-			if err != nil {
-				return err
+	n := min(len(states), statesPerStatement)
+	ids := make([]string, 0, n)
+	rules := make([]string, 0, n)
+	lives := make([]*string, 0, n)
+	var buf []byte
+	for len(states) > 0 {
+		chunk := states[:min(len(states), statesPerStatement)]
+		states = states[len(chunk):]
+		ids, rules, lives = ids[:0], rules[:0], lives[:0]
+		for _, s := range chunk {
+			ids = append(ids, s.VehicleID)
+			rules = append(rules, string(s.Rules))
+			var live *string
+			if s.Live != nil {
+				var err error
+				if buf, err = s.Live.AppendJSON(buf[:0]); err != nil {
+					return err
+				}
+				l := string(buf)
+				live = &l
 			}
-			l := string(lj)
-			lives[i] = &l
+			lives = append(lives, live)
+		}
+		if _, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
+			select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
+			on conflict (vehicle_id) do update set rules = excluded.rules,
+				live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives); err != nil {
+			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `insert into vehicle_state (vehicle_id, rules, live, updated_at)
-		select v, r::jsonb, l::jsonb, now() from unnest($1::text[], $2::text[], $3::text[]) as u(v, r, l)
-		on conflict (vehicle_id) do update set rules = excluded.rules,
-			live = coalesce(excluded.live, vehicle_state.live), updated_at = now()`, ids, rules, lives)
-	return err
+	return nil
 }
 
 // bucketsCommitted and bucketsCheckpointed move the positions of a partition's buckets forward
@@ -263,6 +274,31 @@ const (
 				then greatest(engine_buckets.checkpoint_seq, excluded.checkpoint_seq) else excluded.checkpoint_seq end,
 			stream_created = excluded.stream_created, updated_at = now()`
 )
+
+// writeAlarmChangesInChunks writes the changes in order, changesPerStatement at a time, each
+// chunk as a batch of its own would be (a raise in one and its clear in the next is an alarm
+// raised, then cleared): the start-up tick of a fleet raises signal_lost for every vehicle at
+// once, and one statement of 100,000 raises would leave its buffer (about 80 MB) on the
+// connection for good.
+func writeAlarmChangesInChunks(ctx context.Context, tx pgx.Tx, changes []AlarmChange) ([]tracking.Alarm, error) {
+	var evs []tracking.Alarm
+	for len(changes) > 0 {
+		chunk := changes[:min(len(changes), changesPerStatement)]
+		changes = changes[len(chunk):]
+		e, err := writeAlarmChanges(ctx, tx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e...)
+	}
+	return evs, nil
+}
+
+// changesPerStatement bounds the alarm changes of one set of alarm statements.
+const changesPerStatement = 2000
+
+// statesPerStatement bounds one vehicle_state upsert (see upsertStates).
+const statesPerStatement = 2000
 
 // Checkpoint stores the rule state of the given vehicles and the stream position it reflects,
 // in one transaction.

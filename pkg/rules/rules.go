@@ -68,13 +68,25 @@ type evaluator struct {
 	changes []Change
 }
 
-func (e *evaluator) own() {
+func (e *evaluator) own() { e.ownRoom(0) }
+
+// ownRoom is own with room for n more alarms. The copy is no larger than that: a vehicle's
+// state is kept for every vehicle of the fleet.
+func (e *evaluator) ownRoom(n int) {
 	if !e.owned {
-		a := make([]ActiveAlarm, len(e.st.Alarms), len(e.st.Alarms)+2)
+		a := make([]ActiveAlarm, len(e.st.Alarms), len(e.st.Alarms)+n)
 		copy(a, e.st.Alarms)
 		e.st.Alarms = a
 		e.owned = true
 	}
+}
+
+// done returns the state and changes of the call; a state without alarms keeps no room for them.
+func (e *evaluator) done() (State, []Change) {
+	if len(e.st.Alarms) == 0 {
+		e.st.Alarms = nil
+	}
+	return e.st, e.changes
 }
 
 func (e *evaluator) setCompliant(i, n int) {
@@ -100,7 +112,7 @@ func (e *evaluator) comply(i int, at time.Time, lat, lon float64) {
 }
 
 func (e *evaluator) raise(a ActiveAlarm, c Change) {
-	e.own()
+	e.ownRoom(1)
 	e.st.Alarms = append(e.st.Alarms, a)
 	c.Kind = a.Kind
 	c.Event = tracking.EventRaised
@@ -195,7 +207,7 @@ func Evaluate(cfg Config, st State, in Input) (State, []Change) {
 		e.st.LastSeen = received
 	}
 	e.st.Lat, e.st.Lon, e.st.HasPos = f.Lat, f.Lon, true
-	return e.st, e.changes
+	return e.done()
 }
 
 // endTrip clears an active route_deviation whose trip is no longer active, observed at `at`.
@@ -501,6 +513,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// TickChanges reports whether Tick(cfg, st, now, trip) returns changes, without making them.
+// For a fixed trip it is false before a threshold and true from it on: the route_deviation
+// alarm's TripStartsAt (when trip is not the alarm's) and OfflineDue. The engine keeps its
+// vehicles ordered by the first instant at which this becomes true instead of ticking them all.
+// Keep it in step with Tick.
+func (st State) TickChanges(cfg Config, now time.Time, trip *Trip) bool {
+	now = now.Round(0)
+	if i := st.find(tracking.AlarmRouteDeviation, ""); i >= 0 {
+		a := &st.Alarms[i]
+		if (trip == nil || trip.ID != a.TripID) && !now.Before(a.TripStartsAt) {
+			return true
+		}
+	}
+	due, ok := st.OfflineDue(cfg, trip)
+	return ok && !now.Before(due)
+}
+
 // Tick applies the passage of server time `now` to the vehicle's state. trip is the vehicle's
 // trip active at now (nil if none). It raises signal_lost when the trip is active and no fix was
 // processed for Config.OfflineAfter (counted from the trip's start when none came since), and
@@ -522,16 +551,16 @@ func Tick(cfg Config, st State, now time.Time, trip *Trip) (State, []Change) {
 		e.st.Deviation = Episode{}
 	}
 	if trip == nil || e.st.find(tracking.AlarmSignalLost, "") >= 0 {
-		return e.st, e.changes
+		return e.done()
 	}
 	since := e.st.LastSeen
 	if since.Before(trip.StartsAt) {
 		since = trip.StartsAt
 	}
 	if now.Sub(since) < cfg.OfflineAfter {
-		return e.st, e.changes
+		return e.done()
 	}
 	e.raise(ActiveAlarm{Kind: tracking.AlarmSignalLost, TripID: trip.ID, CorridorID: trip.CorridorID, StartedAt: since, RaisedAt: now},
 		Change{Lat: e.st.Lat, Lon: e.st.Lon, NoPosition: !e.st.HasPos})
-	return e.st, e.changes
+	return e.done()
 }

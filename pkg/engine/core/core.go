@@ -59,8 +59,9 @@ type Snapshot struct {
 }
 
 type vehicle struct {
-	st   State
-	live *tracking.VehicleState
+	st    State
+	live  *tracking.VehicleState
+	dirty bool // changed since the last checkpoint (and listed in Core.dirty)
 }
 
 // Core owns every vehicle's state. It is not safe for concurrent use: one goroutine (the
@@ -68,20 +69,31 @@ type vehicle struct {
 type Core struct {
 	cfg   rules.Config
 	vs    map[string]*vehicle
-	undo  map[string]*vehicle         // within a batch: each changed vehicle as it was before (nil: absent)
-	dirty map[string]struct{}         // changed since the last checkpoint
-	owns  func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
+	batch bool // within a batch (Begin): changes are saved in undo
+	// Within a batch, each changed vehicle as it was at Begin (saved once, by value: the batch
+	// changes the vehicle in place), and where in undo each one is. Both are reused.
+	undo   []undoEntry
+	undoAt map[string]int32
+	dirty  []string                    // the vehicles marked dirty, in the order they were (some maybe no longer)
+	owns   func(vehicleID string) bool // the vehicles of this core's partition (nil: every vehicle)
+
+	// The time-driven rules' schedule (due.go): each owned vehicle's next due time under world
+	// armed (nil: to rebuild), counted from from (the last tick).
+	due   schedule
+	armed *World
+	from  time.Time
+	ticks []string // the vehicles due at a tick (reused)
 }
 
 // New returns a core without vehicles.
 func New(cfg rules.Config) *Core {
-	return &Core{cfg: cfg, vs: map[string]*vehicle{}, dirty: map[string]struct{}{}}
+	return &Core{cfg: cfg, vs: map[string]*vehicle{}, undoAt: map[string]int32{}}
 }
 
 // SetOwner limits the time-driven rules to the vehicles owns accepts: a core drives one stream
 // partition, and a vehicle of another partition is another core's (and maybe another
 // process's). Fixes reach Apply only for the partition's vehicles already.
-func (c *Core) SetOwner(owns func(vehicleID string) bool) { c.owns = owns }
+func (c *Core) SetOwner(owns func(vehicleID string) bool) { c.owns, c.armed = owns, nil }
 
 // Len is the number of vehicles with state.
 func (c *Core) Len() int { return len(c.vs) }
@@ -89,6 +101,7 @@ func (c *Core) Len() int { return len(c.vs) }
 // Restore sets a vehicle's state from a checkpoint.
 func (c *Core) Restore(id string, st State, live *tracking.VehicleState) {
 	c.vs[id] = &vehicle{st: st, live: live}
+	c.armed = nil // restores come in bulk: the schedule is rebuilt once, at the next Apply or Tick
 }
 
 // State returns a vehicle's current state.
@@ -101,39 +114,71 @@ func (c *Core) State(id string) (State, *tracking.VehicleState, bool) {
 }
 
 // Begin starts a batch: the changes until Commit can be undone by Rollback.
-func (c *Core) Begin() { c.undo = map[string]*vehicle{} }
+func (c *Core) Begin() { c.batch = true; c.endBatch() }
 
 // Commit ends the batch, keeping its changes.
-func (c *Core) Commit() { c.undo = nil }
+func (c *Core) Commit() { c.batch = false; c.endBatch() }
+
+// undoEntry is a vehicle as it was at Begin.
+type undoEntry struct {
+	id     string
+	old    vehicle
+	absent bool // it had no state
+}
+
+func (c *Core) endBatch() {
+	if cap(c.undo) > keepUndo { // a tick that changed a whole fleet: not kept for good
+		c.undo, c.undoAt = nil, map[string]int32{}
+		return
+	}
+	clear(c.undo) // drop the references the saved states hold
+	c.undo = c.undo[:0]
+	clear(c.undoAt)
+}
+
+// keepUndo is the number of saved vehicles whose room is kept from one batch to the next
+// (a batch of fixes is at most a few thousand).
+const keepUndo = 4096
 
 // Rollback ends the batch, putting every vehicle it changed back as it was at Begin.
 func (c *Core) Rollback() {
-	for id, old := range c.undo {
-		if old == nil {
-			delete(c.vs, id)
+	for i := range c.undo {
+		u := &c.undo[i]
+		if u.absent {
+			delete(c.vs, u.id)
 		} else {
-			c.vs[id] = old
+			*c.vs[u.id] = u.old
 		}
+		c.arm(u.id)
 	}
-	c.undo = nil
+	c.batch = false
+	c.endBatch()
 }
 
-// TakeDirty returns the vehicles changed since the last call (for a checkpoint).
+// TakeDirty returns the vehicles changed since the last call (for a checkpoint). It is called
+// between batches.
 func (c *Core) TakeDirty() []Snapshot {
 	out := make([]Snapshot, 0, len(c.dirty))
-	for id := range c.dirty {
-		if v := c.vs[id]; v != nil {
+	for _, id := range c.dirty {
+		// A vehicle rolled back to before its change, or listed twice, is no longer dirty.
+		if v := c.vs[id]; v != nil && v.dirty {
 			out = append(out, Snapshot{VehicleID: id, State: v.st, Live: v.live})
+			v.dirty = false
 		}
 	}
 	clear(c.dirty)
+	c.dirty = c.dirty[:0]
 	return out
 }
 
-// MarkDirty puts vehicles back for the next checkpoint (after a failed one).
+// MarkDirty puts vehicles back for the next checkpoint (after a failed one); called between
+// batches.
 func (c *Core) MarkDirty(ids []string) {
 	for _, id := range ids {
-		c.dirty[id] = struct{}{}
+		if v := c.vs[id]; v != nil && !v.dirty {
+			v.dirty = true
+			c.dirty = append(c.dirty, id)
+		}
 	}
 }
 
@@ -141,13 +186,13 @@ func (c *Core) MarkDirty(ids []string) {
 // marking it dirty.
 func (c *Core) mutable(id string) *vehicle {
 	v := c.vs[id]
-	if c.undo != nil {
-		if _, saved := c.undo[id]; !saved {
-			c.undo[id] = v // the saved one is never changed again: the batch works on a copy
+	if c.batch {
+		if _, saved := c.undoAt[id]; !saved {
+			c.undoAt[id] = int32(len(c.undo))
 			if v != nil {
-				cp := *v
-				v = &cp
-				c.vs[id] = v
+				c.undo = append(c.undo, undoEntry{id: id, old: *v})
+			} else {
+				c.undo = append(c.undo, undoEntry{id: id, absent: true})
 			}
 		}
 	}
@@ -155,7 +200,10 @@ func (c *Core) mutable(id string) *vehicle {
 		v = &vehicle{st: NewState()}
 		c.vs[id] = v
 	}
-	c.dirty[id] = struct{}{}
+	if !v.dirty {
+		v.dirty = true
+		c.dirty = append(c.dirty, id)
+	}
 	return v
 }
 
@@ -167,7 +215,9 @@ func plausible(from Ref, p *tracking.Position) bool {
 // Apply processes one valid fix of a known vehicle, received at received (server clock); flags
 // are stored with it (e.g. bad_can).
 func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string, received time.Time) Outcome {
+	c.sync(w)
 	v := c.mutable(veh.ID)
+	defer c.arm(veh.ID)
 	st := &v.st
 	out := Outcome{Vehicle: veh}
 	sp := &tracking.StoredPosition{Position: p, ReceivedAt: received, Flags: flags}
@@ -176,6 +226,7 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 	var dist *float64
 	var within bool
 	var trip *rules.Trip
+	var rtBuf rules.Trip
 	var prog geofence.Check
 	switch {
 	case !newer && p.TS.Before(st.LastTS):
@@ -197,7 +248,8 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 		}
 		if !in.Fix.Implausible {
 			if t := w.ActiveTrip(veh.ID, p.TS); t != nil {
-				if rt := w.RuleTrip(t); rt != nil {
+				if w.ruleTrip(t, &rtBuf) {
+					rt := &rtBuf
 					if chk, ok := w.Index.CheckProgress(t.CorridorID, p.Lon, p.Lat, st.Hint); ok {
 						st.Hint = chk.Seg
 						d := chk.DistanceM
@@ -236,35 +288,43 @@ func (c *Core) Apply(w *World, veh Vehicle, p tracking.Position, flags []string,
 	return out
 }
 
-// Tick runs the time-driven rules at now (server clock) for the vehicles on an active trip, or
-// whose trip ended in the last minute, and those with active alarms. A vehicle whose rules fail
-// (a bug) is skipped for this tick and reported in errs; the others go on.
+// Tick runs the time-driven rules at now (server clock) for the owned vehicles they can change
+// at now: those whose signal_lost deadline has come on an active trip, and those whose
+// route_deviation alarm's trip is over. It costs what those vehicles cost, not the fleet (see
+// due.go). A vehicle whose rules fail (a bug) is skipped for this tick and reported in errs; the
+// others go on.
 func (c *Core) Tick(w *World, now time.Time) (outs []Outcome, errs []error) {
-	seen := map[string]bool{}
-	for vid, trips := range w.Trips {
-		if c.owns != nil && !c.owns(vid) {
+	if now.Before(c.from) {
+		c.armed = nil // the clock stepped back: due times counted from a later instant no longer hold
+	}
+	c.from = now
+	c.sync(w)
+	key := dueKey(now)
+	c.ticks = c.ticks[:0]
+	for len(c.due.h) > 0 && c.due.h[0].at <= key {
+		vid := c.due.h[0].id
+		c.due.remove(0)
+		at, due := c.nextDue(w, vid, c.vs[vid])
+		if !due {
 			continue
 		}
-		for i := range trips {
-			if trips[i].ActiveAt(now) || (trips[i].EndsAt.Before(now) && trips[i].EndsAt.After(now.Add(-time.Minute))) {
-				seen[vid] = true
-				if o, ok, err := c.tickOne(w, vid, now); err != nil {
-					errs = append(errs, err)
-				} else if ok {
-					outs = append(outs, o)
-				}
-				break
-			}
+		if at > key { // its entry was early: a fix moved its due time later
+			c.due.set(vid, at)
+			continue
 		}
+		c.ticks = append(c.ticks, vid)
 	}
-	for vid, v := range c.vs {
-		if !seen[vid] && len(v.st.Rules.Alarms) > 0 {
-			if o, ok, err := c.tickOne(w, vid, now); err != nil {
-				errs = append(errs, err)
-			} else if ok {
-				outs = append(outs, o)
-			}
+	for _, vid := range c.ticks {
+		o, ok, err := c.tickOne(w, vid, now)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ok {
+			outs = append(outs, o)
 		}
+		c.arm(vid)
+	}
+	if cap(c.ticks) > 1<<16 {
+		c.ticks = nil // a storm's list is not kept for good
 	}
 	return outs, errs
 }

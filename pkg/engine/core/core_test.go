@@ -170,3 +170,29 @@ func TestTickOnlyForOwnedVehicles(t *testing.T) {
 		t.Fatalf("owned vehicle not ticked: %+v", outs)
 	}
 }
+
+func TestDirtyAcrossRollbackAndFailedCheckpoint(t *testing.T) {
+	c, w := New(rules.DefaultConfig()), testWorld()
+	run(c, w, []tracking.Position{along(0)})
+	if d := c.TakeDirty(); len(d) != 1 || d[0].VehicleID != "v1" {
+		t.Fatalf("dirty after a fix: %+v", d)
+	}
+	c.Begin()
+	run(c, w, []tracking.Position{along(60)})
+	c.Rollback()
+	if d := c.TakeDirty(); len(d) != 0 {
+		t.Fatalf("a vehicle rolled back to its checkpointed state is dirty: %+v", d)
+	}
+	c.Begin()
+	run(c, w, []tracking.Position{along(60), along(120)})
+	c.Commit()
+	d := c.TakeDirty()
+	if len(d) != 1 || !d[0].State.LastTS.Equal(along(120).TS) {
+		t.Fatalf("dirty after a committed batch: %+v", d)
+	}
+	c.MarkDirty([]string{"v1", "gone"}) // the checkpoint failed
+	run(c, w, []tracking.Position{along(180)})
+	if d := c.TakeDirty(); len(d) != 1 || !d[0].State.LastTS.Equal(along(180).TS) {
+		t.Fatalf("dirty after a failed checkpoint and a fix: %+v", d)
+	}
+}

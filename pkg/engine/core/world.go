@@ -59,15 +59,24 @@ func (w *World) RuleTrip(t *tracking.Trip) *rules.Trip {
 	if t == nil {
 		return nil
 	}
-	c := w.Corridors[t.CorridorID]
-	if c == nil {
+	rt := new(rules.Trip)
+	if !w.ruleTrip(t, rt) {
 		return nil
 	}
-	rt := &rules.Trip{ID: t.ID, CorridorID: t.CorridorID, BufferM: c.BufferM, StartsAt: t.StartsAt, EndsAt: t.EndsAt}
+	return rt
+}
+
+// ruleTrip is RuleTrip into rt, without allocating; false when the corridor is not loaded.
+func (w *World) ruleTrip(t *tracking.Trip, rt *rules.Trip) bool {
+	c := w.Corridors[t.CorridorID]
+	if c == nil {
+		return false
+	}
+	*rt = rules.Trip{ID: t.ID, CorridorID: t.CorridorID, BufferM: c.BufferM, StartsAt: t.StartsAt, EndsAt: t.EndsAt}
 	if c.MaxSpeedKmh != nil {
 		rt.MaxSpeedKmh = *c.MaxSpeedKmh
 	}
-	return rt
+	return true
 }
 
 // LiveStatus is the one place the live status is decided (CONTRACT §3).
