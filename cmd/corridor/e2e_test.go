@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
+	"github.com/corridor-dev/corridor/internal/logbuf"
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/internal/waitfor"
@@ -31,20 +32,8 @@ type instance struct {
 	base   string
 	cancel context.CancelFunc
 	done   chan int
-	out    *syncBuffer
+	out    *logbuf.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -65,12 +54,17 @@ func startServe(t *testing.T, env map[string]string) *instance {
 		"CORRIDOR_EMBEDDED_NATS_ADDR": "127.0.0.1:0",
 		"CORRIDOR_ADMIN_TOKEN":        adminToken,
 		"CORRIDOR_LOG_LEVEL":          "warn",
+		// The tests poll at waitfor.Every (100 requests a second) with one token and address:
+		// the production limits (100 and 200 a second) would refuse their next request now and
+		// then. The limits' own tests set theirs.
+		"CORRIDOR_RATE_LIMIT":          "1000",
+		"CORRIDOR_RATE_LIMIT_PER_ADDR": "2000",
 	}
 	for k, v := range env {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{t: t, base: "http://" + httpAddr, cancel: cancel, done: make(chan int, 1), out: &syncBuffer{}}
+	in := &instance{t: t, base: "http://" + httpAddr, cancel: cancel, done: make(chan int, 1), out: &logbuf.Buffer{}}
 	go func() {
 		in.done <- run(ctx, []string{"serve"}, func(k string) string { return full[k] }, in.out, in.out)
 	}()

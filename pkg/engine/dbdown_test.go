@@ -54,14 +54,14 @@ func TestEngineReportsAndRecoversFromDatabaseOutage(t *testing.T) {
 	if v := o.metric(t, "corridor_engine_healthy"); v != 0 {
 		t.Errorf("corridor_engine_healthy = %v with the database down, want 0", v)
 	}
-	if l := o.log.lines("level=ERROR", "batch failed; retrying it"); len(l) == 0 {
+	if l := o.log.Lines("level=ERROR", "batch failed; retrying it"); len(l) == 0 {
 		t.Errorf("no log line says the batch failed")
 	} else {
 		t.Logf("log: %s", l[0])
 	}
 	// It stays not ready for as long as the database is down.
 	waitFor(t, 20*time.Second, "the engine trying to take its lease again", func() bool {
-		return len(o.log.lines("engine: partition lease")) > 0 || len(o.log.lines("partition stopped")) > 0
+		return len(o.log.Lines("engine: partition lease")) > 0 || len(o.log.Lines("partition stopped")) > 0
 	})
 	if err := o.eng.Ready(); err == nil {
 		t.Fatal("ready with the database down")

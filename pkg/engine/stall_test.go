@@ -1,17 +1,16 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/corridor-dev/corridor/internal/logbuf"
 	"github.com/corridor-dev/corridor/internal/natstest"
 	"github.com/corridor-dev/corridor/internal/pgtest"
 	"github.com/corridor-dev/corridor/pkg/engine"
@@ -24,42 +23,13 @@ import (
 type observed struct {
 	eng *engine.Engine
 	reg *prometheus.Registry
-	log *logBuffer
-}
-
-// logBuffer collects an engine's log lines (text format) for the test to search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the log lines containing every one of words.
-func (b *logBuffer) lines(words ...string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-next:
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		for _, w := range words {
-			if !strings.Contains(l, w) {
-				continue next
-			}
-		}
-		out = append(out, l)
-	}
-	return out
+	log *logbuf.Buffer
 }
 
 // startObserved runs an engine with its own log and metrics registry until the test ends.
 func startObserved(t *testing.T, cfg engine.Config, db *postgres.DB, bus *natsbus.Bus) *observed {
 	t.Helper()
-	o := &observed{reg: prometheus.NewRegistry(), log: &logBuffer{}}
+	o := &observed{reg: prometheus.NewRegistry(), log: &logbuf.Buffer{}}
 	if cfg.FetchWait == 0 {
 		cfg.FetchWait = 50 * time.Millisecond
 	}
@@ -77,7 +47,7 @@ func startObserved(t *testing.T, cfg engine.Config, db *postgres.DB, bus *natsbu
 		cancel()
 		<-done
 		if t.Failed() {
-			t.Logf("engine log:\n%s", strings.Join(o.log.lines(), "\n"))
+			t.Logf("engine log:\n%s", strings.Join(o.log.Lines(), "\n"))
 		}
 	})
 	waitFor(t, 15*time.Second, "engine ready", func() bool { return o.eng.Ready() == nil })
@@ -173,10 +143,10 @@ func testStall(t *testing.T, srv *natstest.Restricted) {
 	// also outlive its own bound first: that is reported too, but only the watchdog sees this).
 	waitFor(t, 20*time.Second, "engine not ready, the stall counted and logged", func() bool {
 		return o.eng.Ready() != nil && o.metric(t, "corridor_engine_consumer_stalls_total") >= 1 &&
-			len(o.log.lines("level=WARN", "delivered nothing", "3 messages are pending")) > 0
+			len(o.log.Lines("level=WARN", "delivered nothing", "3 messages are pending")) > 0
 	})
 	t.Logf("not ready %v after the fault: %v", time.Since(faulted).Round(time.Millisecond), o.eng.Ready())
-	t.Logf("log: %s", o.log.lines("level=WARN", "delivered nothing")[0])
+	t.Logf("log: %s", o.log.Lines("level=WARN", "delivered nothing")[0])
 	if v := o.metric(t, "corridor_engine_healthy"); v != 0 {
 		t.Errorf("corridor_engine_healthy = %v while stalled, want 0", v)
 	}
@@ -208,7 +178,7 @@ func testStall(t *testing.T, srv *natstest.Restricted) {
 	if v := o.metric(t, "corridor_engine_healthy"); v != 1 {
 		t.Errorf("corridor_engine_healthy = %v after recovery, want 1", v)
 	}
-	if l := o.log.lines("making progress again"); len(l) == 0 {
+	if l := o.log.Lines("making progress again"); len(l) == 0 {
 		t.Errorf("no log line says the engine makes progress again")
 	}
 	// Later fixes flow as usual, and nothing was stored twice.

@@ -1,38 +1,19 @@
 package uplink_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/corridor-dev/corridor/internal/logbuf"
 	"github.com/corridor-dev/corridor/pkg/jt809"
 	"github.com/corridor-dev/corridor/pkg/jt809/jt809test"
 	"github.com/corridor-dev/corridor/pkg/jt809/uplink"
 )
-
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func startLink(t *testing.T, p *jt809test.Platform, v jt809.Version, cipher *jt809.Cipher, log *slog.Logger) *uplink.Link {
 	t.Helper()
@@ -92,7 +73,7 @@ func TestLinkLoginKeepAliveSlave(t *testing.T) {
 }
 
 func TestLinkLoginRefusedIsLoggedAndRetried(t *testing.T) {
-	var logs syncBuf
+	var logs logbuf.Buffer
 	p := jt809test.Start(t, jt809.V2011, nil)
 	p.SetLogin(jt809.LoginBadPassword, 0)
 	l := startLink(t, p, jt809.V2011, nil, slog.New(slog.NewTextHandler(&logs, nil)))
