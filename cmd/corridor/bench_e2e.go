@@ -75,7 +75,7 @@ func parseE2EFlags(args []string, stderr io.Writer) (e2eFlags, error) {
 	fs.DurationVar(&o.rateDuration, "rate-duration", 10*time.Second, "how long each fixed rate runs")
 	mem := fs.String("mem-vehicles", "", "vehicle counts for heap/RSS per tracked vehicle (e.g. 10000,100000,400000; default: --vehicles)")
 	fs.DurationVar(&o.offlineAfter, "offline-after", 5*time.Second, "CORRIDOR_OFFLINE_AFTER of the engines in the alarm-storm phase")
-	fs.IntVar(&o.partitions, "partitions", 0, "CORRIDOR_ENGINE_PARTITIONS for the engines (0: unset)")
+	fs.IntVar(&o.partitions, "partitions", defaultEnginePartitions, "CORRIDOR_ENGINE_PARTITIONS for the engines")
 	fs.StringVar(&o.database, "database", "", "use (and keep) this database instead of a fresh one that is dropped at the end")
 	fs.StringVar(&o.bin, "bin", "", "corridor binary for the engine processes (default: this executable)")
 	skip := fs.String("skip", "", "phases to skip: ceiling,drain,storm,latency,memory")

@@ -57,6 +57,10 @@ type APIConfig struct {
 
 const defaultDatabaseURL = "postgres://localhost:5432/corridor?sslmode=disable"
 
+// defaultEnginePartitions is CORRIDOR_ENGINE_PARTITIONS unless set: the fastest measured on a
+// 2-core machine with PostgreSQL on it (docs/OPERATIONS.md, "Scaling engines").
+const defaultEnginePartitions = 8
+
 // loadConfig reads and validates the environment; every problem is one line of the error.
 func loadConfig(getenv func(string) string) (Config, error) {
 	env := func(k, def string) string {
@@ -116,7 +120,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("CORRIDOR_ROLES: no role"))
 	}
-	partitions := env("CORRIDOR_ENGINE_PARTITIONS", "1")
+	partitions := env("CORRIDOR_ENGINE_PARTITIONS", strconv.Itoa(defaultEnginePartitions))
 	if n, err := strconv.Atoi(partitions); err != nil || n < 1 || n > natsbus.Buckets {
 		errs = append(errs, fmt.Errorf("CORRIDOR_ENGINE_PARTITIONS: %q is not a number of partitions from 1 to %d", partitions, natsbus.Buckets))
 	} else {

@@ -28,9 +28,9 @@ func TestJT808TimeOffsetConfig(t *testing.T) {
 	}
 }
 
-// CORRIDOR_ENGINE_PARTITIONS: 1 by default, 1..64, anything else one clear line.
+// CORRIDOR_ENGINE_PARTITIONS: 8 by default, 1..64, anything else one clear line.
 func TestEnginePartitionsConfig(t *testing.T) {
-	for in, want := range map[string]int{"": 1, "1": 1, "4": 4, "64": 64} {
+	for in, want := range map[string]int{"": 8, "1": 1, "4": 4, "64": 64} {
 		c, err := loadConfig(func(k string) string { return map[string]string{"CORRIDOR_ENGINE_PARTITIONS": in}[k] })
 		if err != nil || c.EnginePartitions != want {
 			t.Errorf("%q: %d %v, want %d", in, c.EnginePartitions, err, want)
