@@ -159,6 +159,7 @@ export function replaceAll(states) {
 
 function redraw() { for (const v of V.values()) place(v); if (map) pushClusters(); }
 
+export function overlay() { return layer; }
 export function vehicle(id) { const v = V.get(id); return v && v.st; }
 export function vehicles() { return V; }
 

@@ -6,7 +6,7 @@
 import * as maplibregl from '/web/vendor/maplibre-gl/maplibre-gl.mjs';
 import * as F from './fleet.js';
 
-export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval } from './fleet.js';
+export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval, overlay } from './fleet.js';
 
 export const COLORS = {
   on_route: '#2fd27a', off_route: '#ff9f1a', no_trip: '#5aa9e6', offline: '#8a94a6', stale: '#5d6675',
