@@ -228,7 +228,7 @@ function frame(now) {
   }
   if (selMoved) { selMoved = false; placeSelection(); }
   fleetDirty = false;
-  layer.draw();
+  layer.update();
   measureRepaint();
   const dt = performance.now() - t0;
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);

@@ -8,13 +8,16 @@
 // Every vehicle owns a slot: Web Mercator x, y (float64), heading in degrees (-1: none) and a
 // status code (index into the colour table; HIDDEN: not drawn). A draw projects the slots with the
 // view's affine transform (pitch is disabled on this screen, so Mercator → screen is a rotation,
-// a scale and a shift, taken from three points MapLibre unprojects) and fills one path per colour:
-// heading marks first, then circles, then the critical vehicles (halo, white outline) on top, then
-// the selection ring. The canvas is devicePixelRatio-aware and sized with the map container.
+// a scale and a shift, taken from three points MapLibre unprojects), copies one pre-rendered
+// sprite per vehicle (status × heading bucket), then draws the critical vehicles (halo, white
+// outline) and the selection ring on top as paths. A redraw after updates that would take longer
+// than CHUNK_MS is drawn in slices on a second, hidden canvas and swapped in when complete. The
+// canvases are devicePixelRatio-aware and sized with the map container.
 
 export const HIDDEN = 15; // status code of a slot that is not drawn (filtered out, critical, gone)
 const NOSE = 6; // px the heading mark reaches beyond the circle
 const BUCKETS = 36; // heading marks of the fleet: one sprite per 10°
+const CHUNK_MS = 24; // longest slice of an overlay redraw after updates (ms)
 const OUTLINE = '#0b1220', HEAD = '#e8edf7', HALO = 'rgba(255,59,78,0.25)';
 
 // lngLatToMercator gives MapLibre's Mercator coordinates ([0,0] top left, [1,1] bottom right).
@@ -36,7 +39,7 @@ export class VehicleOverlay {
     this.head = new Float32Array(this.cap); this.code = new Uint8Array(this.cap).fill(HIDDEN);
     this.crit = []; this.sel = null; // [mx, my, heading] each; sel: [mx, my]
     this.showFleet = true; this.fleetHeads = true;
-    this.xs = new Float32Array(this.cap); this.ys = new Float32Array(this.cap); // projected, per draw
+    this.job = null; this.pending = false; this.back = null; this.cost = 0; this.drawn = 0;
     this.stats = { draws: 0, drawn: 0, lastMs: 0, maxMs: 0 };
     const c = this.canvas = document.createElement('canvas');
     c.className = 'vehicle-overlay';
@@ -48,17 +51,27 @@ export class VehicleOverlay {
     this.g = c.getContext('2d');
     this.resize();
     map.on('resize', () => { this.resize(); this.draw(); });
-    // 'render' follows every MapLibre repaint (moves, zooms, its own layers): redraw in the same
-    // task, so that both canvases show the same view.
-    map.on('render', () => this.draw());
+    // 'render' follows every MapLibre repaint: when the view moved, redraw in the same task, so
+    // that both canvases show the same view (a repaint of the map's own layers changes nothing
+    // here).
+    map.on('render', () => { if (!this.drawnFor(this.view())) this.draw(); });
+  }
+
+  // drawnFor tells whether the visible overlay (or the redraw in progress) is for view T.
+  drawnFor(T) {
+    const L = this.job ? this.job.T : this.last;
+    return !!L && L.a === T.a && L.b === T.b && L.c === T.c && L.d === T.d && L.e === T.e && L.f === T.f && L.w === T.w && L.h === T.h && L.dpr === T.dpr;
   }
 
   resize() {
     const el = this.map.getContainer(), dpr = window.devicePixelRatio || 1;
     const w = el.clientWidth, h = el.clientHeight;
     this.w = w; this.h = h; this.dpr = dpr;
-    this.canvas.width = Math.max(1, Math.round(w * dpr)); this.canvas.height = Math.max(1, Math.round(h * dpr));
-    this.canvas.style.width = w + 'px'; this.canvas.style.height = h + 'px';
+    for (const c of [this.canvas, this.back]) {
+      if (!c) continue;
+      c.width = Math.max(1, Math.round(w * dpr)); c.height = Math.max(1, Math.round(h * dpr));
+      c.style.width = w + 'px'; c.style.height = h + 'px';
+    }
   }
 
   // set writes slot i: Mercator x, y, heading (-1 none) and status code (HIDDEN: not drawn).
@@ -72,7 +85,7 @@ export class VehicleOverlay {
     while (cap < min) cap *= 2;
     const up = (A, fill) => { const a = new A.constructor(cap); if (fill != null) a.fill(fill); a.set(A); return a; };
     this.mx = up(this.mx); this.my = up(this.my); this.head = up(this.head); this.code = up(this.code, HIDDEN);
-    this.xs = new Float32Array(cap); this.ys = new Float32Array(cap); this.cap = cap;
+    this.cap = cap;
   }
   // setCritical replaces the critical vehicles: a list of [mx, my, heading].
   setCritical(list) { this.crit = list; }
@@ -114,49 +127,109 @@ export class VehicleOverlay {
     return this.sp;
   }
 
+  // draw redraws the whole overlay now, on the visible canvas, for the current view (view moves,
+  // resizes; a small fleet's updates). It cancels a chunked redraw in progress.
   draw() {
     const t0 = performance.now();
-    const g = this.g, dpr = this.dpr, w = this.w, h = this.h;
-    g.setTransform(1, 0, 0, 1, 0, 0);
-    g.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    if (!w || !h) return;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const [a, b, c, d, e, f] = this.transform();
-    const zoom = this.map.getZoom(), rot = Math.atan2(b, a); // screen angle of Mercator +x
-    let drawn = 0;
-    if (this.showFleet && this.n) {
-      const r = fleetRadius(zoom), heads = this.fleetHeads && zoom >= 11, pad = r + 1.2 + (heads ? NOSE + 2 : 0);
-      const xs = this.xs, ys = this.ys, code = this.code, MX = this.mx, MY = this.my;
-      // Project once; a slot outside the view (with its drawing) is marked HIDDEN for this draw.
-      const vis = this.vis && this.vis.length >= this.n ? this.vis : (this.vis = new Uint8Array(this.cap));
-      for (let i = 0; i < this.n; i++) {
-        const k = code[i];
-        if (k >= HIDDEN) { vis[i] = HIDDEN; continue; }
-        const x = a * MX[i] + c * MY[i] + e, y = b * MX[i] + d * MY[i] + f;
-        if (x < -pad || y < -pad || x > w + pad || y > h + pad) { vis[i] = HIDDEN; continue; }
-        xs[i] = x; ys[i] = y; vis[i] = k; drawn++;
-      }
-      // One pre-rendered sprite per status and heading bucket, drawn at whole device pixels: a
-      // 2D canvas rasterises 10,000 anti-aliased arcs far slower than it copies 10,000 sprites.
-      const sp = this.sprites(r, heads), half = sp.half;
-      g.setTransform(1, 0, 0, 1, 0, 0);
-      const H = this.head;
-      for (let i = 0; i < this.n; i++) {
-        const k = vis[i];
-        if (k >= HIDDEN) continue;
-        let bucket = BUCKETS;
-        if (heads && H[i] >= 0) bucket = Math.round(((H[i] * Math.PI / 180 + rot) / (2 * Math.PI)) * BUCKETS) % BUCKETS;
-        if (bucket < 0) bucket += BUCKETS;
-        g.drawImage(sp.get(k, bucket), Math.round(xs[i] * dpr) - half, Math.round(ys[i] * dpr) - half);
-      }
-      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    this.job = null; this.pending = false;
+    const T = this.last = this.view();
+    const fleet = this.begin(this.g, T);
+    if (fleet) this.fleetRange(this.g, T, fleet, 0, Infinity);
+    this.finish(this.g, T);
+    const dt = performance.now() - t0;
+    this.cost = dt;
+    this.done(dt);
+  }
+
+  // update redraws the overlay after vehicle updates (at most once per animation frame, from
+  // fleet.js). When a whole redraw costs more than CHUNK_MS, it is drawn on the hidden second
+  // canvas in slices of at most CHUNK_MS, one per animation frame, and shown whole when complete
+  // (no frame shows half a fleet); updates that arrive meanwhile start one more redraw after it.
+  update() {
+    if (!(this.cost > CHUNK_MS) || !this.showFleet) { this.draw(); return; }
+    if (this.job) { this.pending = true; return; }
+    if (!this.back) {
+      this.back = this.canvas.cloneNode();
+      this.back.style.visibility = 'hidden';
+      this.canvas.parentNode.insertBefore(this.back, this.canvas.nextSibling);
     }
+    const g = this.back.getContext('2d'), T = this.view();
+    const job = this.job = { g, T, fleet: this.begin(g, T), i: 0, ms: 0 };
+    const step = () => {
+      if (this.job !== job) return; // cancelled by a whole redraw
+      const t0 = performance.now();
+      if (job.fleet) job.i = this.fleetRange(g, T, job.fleet, job.i, t0 + CHUNK_MS);
+      if (!job.fleet || job.i >= this.n) {
+        this.finish(g, T);
+        // Swap: the finished canvas becomes the visible one.
+        const front = this.canvas;
+        this.canvas = this.back; this.back = front; this.g = g;
+        this.canvas.style.visibility = ''; this.back.style.visibility = 'hidden';
+        this.job = null; this.last = T;
+        job.ms += performance.now() - t0;
+        this.cost = job.ms;
+        this.done(job.ms);
+        if (this.pending) { this.pending = false; this.update(); }
+        return;
+      }
+      job.ms += performance.now() - t0;
+      requestAnimationFrame(step);
+    };
+    step();
+  }
+
+  // view returns the projection of the current view and what it draws.
+  view() {
+    const [a, b, c, d, e, f] = this.transform(), zoom = this.map.getZoom();
+    return { a, b, c, d, e, f, zoom, rot: Math.atan2(b, a), w: this.w, h: this.h, dpr: this.dpr }; // rot: screen angle of Mercator +x
+  }
+
+  // begin clears a canvas and returns what the fleet pass needs (null: no fleet pass).
+  begin(g, T) {
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, g.canvas.width, g.canvas.height);
+    this.drawn = 0;
+    if (!T.w || !T.h || !this.showFleet || !this.n) return null;
+    const r = fleetRadius(T.zoom), heads = this.fleetHeads && T.zoom >= 11;
+    return { heads, pad: r + 1.2 + (heads ? NOSE + 2 : 0), sp: this.sprites(r, heads) };
+  }
+
+  // fleetRange draws the ordinary vehicles from slot i on (one pre-rendered sprite per status and
+  // heading bucket, at whole device pixels: a 2D canvas rasterises 10,000 anti-aliased arcs far
+  // slower than it copies 10,000 sprites) until the deadline; it returns the next slot.
+  fleetRange(g, T, F, i, deadline) {
+    const { a, b, c, d, e, f, w, h, dpr, rot } = T, { heads, pad, sp } = F, half = sp.half;
+    const code = this.code, MX = this.mx, MY = this.my, H = this.head, n = this.n;
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    for (; i < n; i++) {
+      if ((i & 255) === 0 && performance.now() > deadline) break;
+      const k = code[i];
+      if (k >= HIDDEN) continue;
+      const x = a * MX[i] + c * MY[i] + e, y = b * MX[i] + d * MY[i] + f;
+      if (x < -pad || y < -pad || x > w + pad || y > h + pad) continue;
+      let bucket = BUCKETS;
+      if (heads && H[i] >= 0) {
+        bucket = Math.round(((H[i] * Math.PI / 180 + rot) / (2 * Math.PI)) * BUCKETS) % BUCKETS;
+        if (bucket < 0) bucket += BUCKETS;
+      }
+      g.drawImage(sp.get(k, bucket), Math.round(x * dpr) - half, Math.round(y * dpr) - half);
+      this.drawn++;
+    }
+    return i;
+  }
+
+  // finish draws the critical vehicles (halo, heading mark, white outline) and the selection ring
+  // on top.
+  finish(g, T) {
+    const { a, b, c, d, e, f, dpr, rot } = T;
+    if (!T.w || !T.h) return;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (this.crit.length) {
       const pts = this.crit.map(([mx, my, hd]) => [a * mx + c * my + e, b * mx + d * my + f, hd]);
       g.beginPath();
       for (const [x, y] of pts) { g.moveTo(x + 13, y); g.arc(x, y, 13, 0, 2 * Math.PI); }
       g.fillStyle = HALO; g.fill();
-      if (zoom >= 9) {
+      if (T.zoom >= 9) {
         g.beginPath();
         for (const [x, y, hd] of pts) if (hd >= 0) headPath(g, x, y, hd, rot, 8);
         g.fillStyle = HEAD; g.fill();
@@ -164,15 +237,18 @@ export class VehicleOverlay {
       g.beginPath();
       for (const [x, y] of pts) { g.moveTo(x + 7.25, y); g.arc(x, y, 7.25, 0, 2 * Math.PI); }
       g.fillStyle = this.colors[5]; g.lineWidth = 1.5; g.strokeStyle = '#ffffff'; g.fill(); g.stroke();
-      drawn += pts.length;
+      this.drawn += pts.length;
     }
     if (this.sel) {
       const [mx, my] = this.sel;
       g.beginPath(); g.arc(a * mx + c * my + e, b * mx + d * my + f, 15, 0, 2 * Math.PI);
       g.lineWidth = 2; g.strokeStyle = '#ffffff'; g.stroke();
     }
-    const s = this.stats, dt = performance.now() - t0;
-    s.draws++; s.drawn = drawn; s.lastMs = dt; s.maxMs = Math.max(s.maxMs, dt);
+  }
+
+  done(ms) {
+    const s = this.stats;
+    s.draws++; s.drawn = this.drawn; s.lastMs = ms; s.maxMs = Math.max(s.maxMs, ms);
   }
 }
 

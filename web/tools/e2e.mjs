@@ -72,6 +72,30 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     }
   });
 
+  await step('a redraw in slices (large fleets) swaps in the whole fleet', async () => {
+    // The demo fleet redraws at once; pretend a whole redraw is slow so that the overlay draws on
+    // its hidden canvas in slices and swaps it in when complete.
+    const r = await page.evaluate(async () => {
+      const map = window.__corridor.map.getMap(), ov = window.__corridor.map.overlay();
+      const front = ov.canvas;
+      ov.cost = 1e9; ov.update();
+      for (let k = 0; k < 600 && ov.job; k++) await new Promise((res) => requestAnimationFrame(res));
+      const g = ov.canvas.getContext('2d'), dpr = ov.dpr;
+      let painted = 0, onScreen = 0;
+      for (const v of window.__corridor.map.vehicles().values()) {
+        if (!v.src) continue;
+        const p = map.project([v.st.lon, v.st.lat]);
+        if (p.x < 0 || p.y < 0 || p.x >= ov.w || p.y >= ov.h) continue;
+        onScreen++;
+        if (g.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data[3] > 0) painted++;
+      }
+      const res = { swapped: ov.canvas !== front, job: !!ov.job, visible: ov.canvas.style.visibility !== 'hidden' && front.style.visibility === 'hidden', painted, onScreen };
+      ov.draw(); // back to whole redraws (the next one measures the real cost)
+      return res;
+    });
+    assert.ok(r.swapped && !r.job && r.visible && r.onScreen > 0 && r.painted === r.onScreen, JSON.stringify(r));
+  });
+
   await step('the PMTiles base map is read in byte ranges', async () => {
     // web-test.sh serves web/testdata/tiny.pmtiles (CORRIDOR_BASEMAP_URL) at /basemap/tiles.pmtiles.
     await page.waitForFunction(() => window.__corridor.map.basemap.tileType === 2 && window.__corridor.map.getMap().getLayer('pm-raster'));
