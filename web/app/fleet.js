@@ -95,7 +95,7 @@ export function pick(pt, slack = 4) {
 function statusOf(v) { return v.stale && v.st.status !== 'offline' ? 'stale' : v.st.status; }
 function visible(v) { return !carrierFilter || v.st.carrier_id === carrierFilter; }
 
-// place writes a vehicle's state into the custom layer and marks what else has to follow.
+// place writes a vehicle's state into the overlay and marks what else has to follow.
 function place(v) {
   const st = v.st, id = st.vehicle_id;
   const target = visible(v) ? (v.crit ? 'vcrit' : 'veh') : null;
