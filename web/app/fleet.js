@@ -1,13 +1,13 @@
 // fleet.js — the live vehicles on the map (re-exported by map.js).
 //
-// From zoom 10 on, every vehicle is drawn by the custom WebGL layer (vehlayer.js): an update
-// rewrites the vehicle's slot at once and the next frame uploads only the changed slots, so a
-// frame costs what changed and nothing goes through MapLibre's GeoJSON worker. Below zoom 10 the
+// From zoom 10 on, every vehicle is drawn on the overlay canvas above the map (overlay.js): an
+// update rewrites the vehicle's slot at once and the next animation frame redraws the overlay
+// only — the MapLibre canvas does not repaint for vehicle moves. Below zoom 10 the
 // fleet is drawn as clusters by a GeoJSON cluster source ('veh'; a cluster takes the colour of its
 // worst member) which is refreshed on a slow cadence (every CLUSTER_EVERY_MS, and at once when
 // the view zooms out into it). A vehicle with a critical alarm is never in the cluster source: the
-// custom layer draws it, at every zoom, on top of the rest.
-import { VehicleLayer, HIDDEN, lngLatToMercator, fleetRadius } from './vehlayer.js';
+// overlay draws it, at every zoom, on top of the rest.
+import { VehicleOverlay, HIDDEN, lngLatToMercator, fleetRadius } from './overlay.js';
 
 // RANK orders statuses by how much they need attention: a cluster shows its worst member.
 export const RANK = { no_trip: 0, on_route: 1, stale: 2, offline: 3, off_route: 4 };
@@ -26,26 +26,25 @@ let nextN = 0;
 let carrierFilter = null, selected = null;
 let frameScheduled = false, critDirty = false, fleetDirty = false, selMoved = false;
 let clusterDirty = false, lastCluster = -Infinity;
-let onSelection = () => {};
 export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, repaintCostMs: 0, layer: null };
 
-// createLayer makes the custom layer; colours by status code (RANK order, then critical).
-export function createLayer(colors, origin) {
-  layer = new VehicleLayer('vehicles', colors, origin);
+// createOverlay makes the overlay canvas over a loaded map; colours by status code (RANK order,
+// then critical).
+export function createOverlay(m, colors) {
+  layer = new VehicleOverlay(m, colors);
   stats.layer = layer.stats;
   return layer;
 }
 
 // attach wires the fleet to the map once its style is loaded: clicks and the pointer cursor
 // (nearest vehicle within a few pixels, searched on the CPU), and the cluster refresh.
-export function attach(m, onClick, selectionChanged) {
-  map = m; clickCb = onClick; onSelection = selectionChanged;
+export function attach(m, onClick) {
+  map = m; clickCb = onClick;
   const clusterZoom = () => map.getZoom() < CLUSTER_MAX_ZOOM + 1;
   const showFleet = () => {
     const show = !clusterZoom();
     if (show === layer.showFleet) return;
-    layer.showFleet = show; map.triggerRepaint();
-    if (show) fleetDirty = false; // the repaint draws every slot
+    layer.showFleet = show; // the zoom's own repaint redraws the overlay
     if (!show && clusterDirty) pushClusters(); // zoomed out into the clusters: bring them up to date
   };
   map.on('zoom', showFleet);
@@ -96,7 +95,7 @@ export function pick(pt, slack = 4) {
 function statusOf(v) { return v.stale && v.st.status !== 'offline' ? 'stale' : v.st.status; }
 function visible(v) { return !carrierFilter || v.st.carrier_id === carrierFilter; }
 
-// place writes a vehicle's state into the custom layer and marks what else has to follow.
+// place writes a vehicle's state into the overlay and marks what else has to follow.
 function place(v) {
   const st = v.st, id = st.vehicle_id;
   const target = visible(v) ? (v.crit ? 'vcrit' : 'veh') : null;
@@ -160,6 +159,7 @@ export function replaceAll(states) {
 
 function redraw() { for (const v of V.values()) place(v); if (map) pushClusters(); }
 
+export function overlay() { return layer; }
 export function vehicle(id) { const v = V.get(id); return v && v.st; }
 export function vehicles() { return V; }
 
@@ -182,14 +182,15 @@ export function sweepStale(now = Date.now()) {
 }
 export function isStale(st) { return Date.now() - Date.parse(st.ts) > offlineMs; }
 
-export function select(id) { selected = id; onSelection(); }
-export function selectedPosition() { const v = selected && V.get(selected); return v ? [v.st.lon, v.st.lat] : null; }
+// select puts the selection ring (drawn by the overlay) around a vehicle, or removes it (null).
+export function select(id) { selected = id; selMoved = true; schedule(); }
+function placeSelection() { const v = selected && V.get(selected); if (layer) layer.setSelected(v ? [v.mx, v.my] : null); }
 
-// The repaints that updates cause are spaced: at least 200 ms apart above SMALL_FLEET vehicles
-// (each vehicle reports about once a second: five repaints a second show every move), and at
-// least three times what a repaint costs here (measured: the frame after a repaint), at most
-// 1 s, so that on a slow renderer (software WebGL, a loaded machine) the page keeps two thirds
-// of its time for input and the stream. setMinRepaintInterval fixes the spacing instead.
+// The overlay redraws that updates cause are spaced: at least 200 ms apart above SMALL_FLEET
+// vehicles (each vehicle reports about once a second: five redraws a second show every move), and
+// at least three times what a redraw costs here (measured: the frame after a redraw), at most
+// 1 s, so that on a slow machine the page keeps two thirds of its time for input and the stream.
+// setMinRepaintInterval fixes the spacing instead.
 let minRepaintMs = 0, lastRepaint = -Infinity, repaintCost = 0;
 export function setMinRepaintInterval(ms) { minRepaintMs = ms; }
 function repaintInterval() {
@@ -209,9 +210,9 @@ function schedule() {
   requestAnimationFrame(frame);
 }
 
-// frame runs once per animation frame with changes: the critical pass is rebuilt (a few
-// vehicles), the selection ring follows its vehicle, and the map repaints (the custom layer
-// uploads the changed slots as it draws).
+// frame runs at most once per animation frame with changes: the critical list is rebuilt (a few
+// vehicles), the selection ring follows its vehicle, and the overlay redraws; the MapLibre canvas
+// does not repaint.
 function frame(now) {
   frameScheduled = false;
   if (!map || !layer) return;
@@ -225,9 +226,9 @@ function frame(now) {
     for (const id of critIDs) { const v = V.get(id); list.push([v.mx, v.my, v.h]); }
     layer.setCritical(list);
   }
-  if (selMoved) { selMoved = false; onSelection(); }
+  if (selMoved) { selMoved = false; placeSelection(); }
   fleetDirty = false;
-  map.triggerRepaint();
+  layer.update();
   measureRepaint();
   const dt = performance.now() - t0;
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);

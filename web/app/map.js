@@ -1,11 +1,12 @@
 // map.js — the MapLibre map: offline base map (optionally raster tiles or a PMTiles archive under
 // it), corridors with their buffers, zones (shaded while in force), the live vehicles (fleet.js:
-// a custom WebGL layer from zoom 10, clusters below it; a vehicle with a critical alarm is never
-// clustered), the fix of a selected alarm, and the replay layers.
+// a 2D overlay canvas above the map from zoom 10, clusters below it; a vehicle with a critical
+// alarm is never clustered, always on the overlay), the fix of a selected alarm, and the replay
+// layers.
 import * as maplibregl from '/web/vendor/maplibre-gl/maplibre-gl.mjs';
 import * as F from './fleet.js';
 
-export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval } from './fleet.js';
+export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval, overlay } from './fleet.js';
 
 export const COLORS = {
   on_route: '#2fd27a', off_route: '#ff9f1a', no_trip: '#5aa9e6', offline: '#8a94a6', stale: '#5d6675',
@@ -50,7 +51,6 @@ export function initMap(container, onVehicleClick) {
     zones: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
     veh: { type: 'geojson', data: fc([]), cluster: true, clusterMaxZoom: F.CLUSTER_MAX_ZOOM, clusterRadius: 40,
       clusterProperties: { worst: ['max', ['get', 'r']] } },
-    sel: { type: 'geojson', data: fc([]) },
     afix: { type: 'geojson', data: fc([]) },
     rpline: { type: 'geojson', data: fc([]) },
     rpmarks: { type: 'geojson', data: fc([]) },
@@ -85,8 +85,8 @@ export function initMap(container, onVehicleClick) {
     { id: 'rp-marks', type: 'circle', source: 'rpmarks', paint: { 'circle-radius': 6, 'circle-color': ['match', ['get', 'm'], 'alarm', '#ff3b4e', '#ffffff'],
       'circle-stroke-color': '#000', 'circle-stroke-width': 1 } },
     // Below zoom 10: clusters (with their count) and the vehicles no cluster took, from the
-    // cluster source; from zoom 10 the custom layer draws every vehicle. Critical vehicles: always
-    // the custom layer.
+    // cluster source; from zoom 10 the overlay canvas draws every vehicle. Critical vehicles and
+    // the selection ring: always the overlay.
     { id: 'clusters', type: 'circle', source: 'veh', filter: ['has', 'point_count'], maxzoom: F.CLUSTER_MAX_ZOOM + 1, paint: {
       'circle-color': RANK_COLOR('worst'), 'circle-opacity': 0.85, 'circle-stroke-color': '#0b1220', 'circle-stroke-width': 2,
       'circle-radius': ['interpolate', ['linear'], ['get', 'point_count'], 2, 10, 100, 18, 10000, 34] } },
@@ -94,7 +94,6 @@ export function initMap(container, onVehicleClick) {
       layout: { 'icon-image': ['concat', 'count-', ['get', 'point_count_abbreviated']], 'icon-allow-overlap': true, 'icon-ignore-placement': true } },
     { id: 'veh-single', type: 'circle', source: 'veh', filter: ['!', ['has', 'point_count']], maxzoom: F.CLUSTER_MAX_ZOOM + 1, paint: {
       'circle-color': RANK_COLOR('r'), 'circle-radius': 4.5, 'circle-stroke-color': '#0b1220', 'circle-stroke-width': 1.2 } },
-    { id: 'sel', type: 'circle', source: 'sel', paint: { 'circle-radius': 14, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2 } },
     { id: 'afix', type: 'circle', source: 'afix', paint: { 'circle-radius': 11, 'circle-color': 'rgba(255,59,78,0.15)', 'circle-stroke-color': '#ff3b4e', 'circle-stroke-width': 2.5 } },
     { id: 'rp-pos', type: 'circle', source: 'rppos', paint: { 'circle-radius': 7, 'circle-color': '#f5d547', 'circle-stroke-color': '#000', 'circle-stroke-width': 2 } },
   );
@@ -111,8 +110,8 @@ export function initMap(container, onVehicleClick) {
   });
   const ready = new Promise((resolve) => map.on('load', resolve));
   ready.then(() => {
-    map.addLayer(F.createLayer(BY_RANK, CENTER), 'sel'); // above the clusters, under the selection ring
-    F.attach(map, clickCb, updateSelection);
+    F.createOverlay(map, BY_RANK);
+    F.attach(map, clickCb);
     addPlaceLabels();
     if (cfg.basemap_pmtiles) addPMTiles(cfg.basemap_pmtiles).catch((e) => console.warn('PMTiles base map', e));
   });
@@ -188,11 +187,7 @@ export function fitCorridors(features) {
 }
 export function setZones(features) { map.getSource('zones').setData(fc(features)); }
 
-// ---- selection, alarm fix, fly ----
-function updateSelection() {
-  const p = F.selectedPosition();
-  if (map && map.getSource('sel')) map.getSource('sel').setData(fc(p ? [{ type: 'Feature', geometry: { type: 'Point', coordinates: p }, properties: {} }] : []));
-}
+// ---- alarm fix, fly ----
 export function flyTo(lon, lat, zoom = 13.5) { map.flyTo({ center: [lon, lat], zoom: Math.max(map.getZoom(), zoom), duration: 900 }); }
 export function showAlarmFix(a) {
   map.getSource('afix').setData(fc(a && a.position ? [{ type: 'Feature', geometry: { type: 'Point', coordinates: [a.position.lon, a.position.lat] }, properties: {} }] : []));
