@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../web/tools"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 V=../vendor
-rm -rf "$V" && mkdir -p "$V/maplibre-gl" "$V/uplot" "$V/pmtiles"
+rm -rf "$V" && mkdir -p "$V/maplibre-gl" "$V/uplot" "$V/pmtiles" "$V/supercluster"
 M=node_modules/maplibre-gl
 # MapLibre GL JS 6 is an ES module that starts its worker from ./maplibre-gl-worker.mjs beside it.
 cp "$M/dist/maplibre-gl.mjs" "$M/dist/maplibre-gl-worker.mjs" "$M/dist/maplibre-gl.css" "$V/maplibre-gl/"
@@ -20,9 +20,14 @@ P=node_modules/pmtiles
 cp "$P/dist/pmtiles.js" "$V/pmtiles/"
 node -e "const p=require('./$P/package.json');console.log(p.name+' '+p.version+' is '+p.license+' (its package.json; the npm package ships no licence text)')" > "$V/pmtiles/LICENSE.txt"
 { echo; echo "Bundled: fflate"; cat node_modules/fflate/LICENSE; } >> "$V/pmtiles/LICENSE.txt"
+# Supercluster (the overlay's clusters, run in a Web Worker): the UMD build, a classic script that
+# defines self.Supercluster, with kdbush (ISC) bundled in it.
+S=node_modules/supercluster
+cp "$S/dist/supercluster.js" "$V/supercluster/"
+{ cat "$S/LICENSE"; echo; echo "Bundled: kdbush"; cat node_modules/kdbush/LICENSE; } > "$V/supercluster/LICENSE.txt"
 {
   echo "Vendored by scripts/web-vendor.sh (make web) from npm; do not edit."
-  for p in maplibre-gl uplot pmtiles fflate; do
+  for p in maplibre-gl uplot pmtiles fflate supercluster kdbush; do
     node -e "const p=require('./node_modules/$p/package.json');console.log(p.name+' '+p.version+' '+p.license)"
   done
 } > "$V/VERSIONS.txt"
