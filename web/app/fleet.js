@@ -2,11 +2,12 @@
 //
 // From zoom 10 on, every vehicle is drawn on the overlay canvas above the map (overlay.js): an
 // update rewrites the vehicle's slot at once and the next animation frame redraws the overlay
-// only — the MapLibre canvas does not repaint for vehicle moves. Below zoom 10 the
-// fleet is drawn as clusters by a GeoJSON cluster source ('veh'; a cluster takes the colour of its
-// worst member) which is refreshed on a slow cadence (every CLUSTER_EVERY_MS, and at once when
-// the view zooms out into it). A vehicle with a critical alarm is never in the cluster source: the
-// overlay draws it, at every zoom, on top of the rest.
+// only — the MapLibre canvas does not repaint for vehicle moves. Below zoom 10 the overlay draws
+// the fleet as clusters (a cluster takes the colour of its worst member), computed by supercluster
+// in a Web Worker (cluster-worker.js): the worker's index is reloaded on a slow cadence (every
+// CLUSTER_EVERY_MS, and at once when the view zooms out into it) and queried for the view after
+// each reload and each view change. No vehicle data repaints MapLibre at any zoom. A vehicle with
+// a critical alarm is never clustered: the overlay draws it, at every zoom, on top of the rest.
 import { VehicleOverlay, HIDDEN, lngLatToMercator, fleetRadius } from './overlay.js';
 
 // RANK orders statuses by how much they need attention: a cluster shows its worst member.
@@ -14,6 +15,7 @@ export const RANK = { no_trip: 0, on_route: 1, stale: 2, offline: 3, off_route: 
 export const CLUSTER_MAX_ZOOM = 9; // clusters up to zoom 9.x; vehicles one by one from zoom 10
 const CLUSTER_EVERY_MS = 3000; // refresh of the cluster source for a large fleet
 const SMALL_FLEET = 2000; // up to this many vehicles the clusters follow every second
+const CLUSTER_RADIUS = 40; // px (of a 512-px tile) within which points merge, as MapLibre's clusterRadius
 
 const cfg = window.CORRIDOR_CONFIG || {};
 const offlineMs = (cfg.offline_after_s || 300) * 1000;
@@ -26,6 +28,9 @@ let nextN = 0;
 let carrierFilter = null, selected = null;
 let frameScheduled = false, critDirty = false, fleetDirty = false, selMoved = false;
 let clusterDirty = false, lastCluster = -Infinity;
+let worker = null, loading = false, querySeq = 0, shownSeq = 0, lastQuery = null, reqSeq = 0;
+const replies = new Map(); // worker request number → resolve
+const bySlot = [];         // slot → vehicle (for the vehicles no cluster took)
 export const stats = { updated: 0, flushes: 0, lastFlushMs: 0, maxFlushMs: 0, clusterUpdates: 0, maxClusterMs: 0, repaintCostMs: 0, layer: null };
 
 // createOverlay makes the overlay canvas over a loaded map; colours by status code (RANK order,
@@ -49,24 +54,31 @@ export function attach(m, onClick) {
   };
   map.on('zoom', showFleet);
   layer.showFleet = !clusterZoom();
+  worker = new Worker('/web/app/cluster-worker.js');
+  worker.onmessage = onWorker;
+  worker.onerror = (e) => { console.warn('cluster worker', e.message); loading = false; };
   setInterval(() => {
     if (clusterDirty && clusterZoom() && performance.now() - lastCluster >= (V.size > SMALL_FLEET ? CLUSTER_EVERY_MS : 1000)) pushClusters();
   }, 250);
+  // A view change asks the worker for the clusters of the new view (the overlay keeps drawing the
+  // last ones, in place, meanwhile).
+  map.on('move', () => { if (clusterZoom() && !covers(lastQuery)) queryClusters(); });
+  map.on('moveend', () => { if (clusterZoom()) queryClusters(); });
   map.on('click', async (e) => {
     const vid = pick(e.point);
     if (vid) { clickCb(vid); return; }
-    const f = map.queryRenderedFeatures(e.point, { layers: ['veh-single', 'clusters'] })[0];
-    if (!f) return;
-    if (f.layer.id === 'veh-single') { clickCb(f.properties.vid); return; }
-    const z = await map.getSource('veh').getClusterExpansionZoom(f.properties.cluster_id);
-    map.easeTo({ center: f.geometry.coordinates, zoom: Math.min(Math.max(z, CLUSTER_MAX_ZOOM + 1), 12) });
+    const c = pickCluster(e.point);
+    if (!c) return;
+    // null: the index was reloaded since the clusters were drawn (ids renumbered): zoom in by two.
+    const z = (await ask({ type: 'expand', id: c.id })) ?? map.getZoom() + 2;
+    map.easeTo({ center: map.unproject([c.x, c.y]), zoom: Math.min(Math.max(z, CLUSTER_MAX_ZOOM + 1), 12) });
   });
   let hover = null;
   map.on('mousemove', (e) => {
     if (hover) return; // at most one search per frame
     hover = requestAnimationFrame(() => {
       hover = null;
-      const on = pick(e.point) || map.queryRenderedFeatures(e.point, { layers: ['veh-single', 'clusters'] }).length;
+      const on = pick(e.point) || pickCluster(e.point);
       map.getCanvas().style.cursor = on ? 'pointer' : '';
     });
   });
@@ -89,7 +101,29 @@ export function pick(pt, slack = 4) {
     const r = fleetRadius(z) + 1.2 + slack;
     for (const v of V.values()) if (v.src === 'veh') near(v, r);
   }
+  if (!best && !layer.showFleet) { // a vehicle no cluster took
+    const c = pickCluster(pt, slack);
+    if (c && c.count === 1) best = bySlot[c.id] || null;
+  }
   return best && best.st.vehicle_id;
+}
+
+// pickCluster returns the cluster (or unclustered vehicle) drawn under a screen point, from the
+// overlay's clusters: {x, y, r, count, id, ...}, or null.
+export function pickCluster(pt, slack = 4) {
+  if (!layer || layer.showFleet) return null;
+  let best = null, bd = Infinity;
+  for (const c of layer.clusters()) {
+    const d = Math.hypot(c.x - pt.x, c.y - pt.y);
+    if (d <= c.r + slack && d < bd) { bd = d; best = c; }
+  }
+  return best;
+}
+
+// clusterLeaves resolves to the vehicle ids in a cluster (its id from overlay().clusters()).
+export async function clusterLeaves(id) {
+  const slots = await ask({ type: 'leaves', id });
+  return (slots || []).map((n) => bySlot[n] && bySlot[n].st.vehicle_id);
 }
 
 function statusOf(v) { return v.stale && v.st.status !== 'offline' ? 'stale' : v.st.status; }
@@ -106,11 +140,6 @@ function place(v) {
   const m = lngLatToMercator(st.lon, st.lat);
   v.mx = m[0]; v.my = m[1];
   v.h = st.heading_deg != null && st.speed_kmh > 1 ? st.heading_deg : -1;
-  if (target === 'veh') { // the vehicle's feature in the cluster source, kept to be sent as it is
-    const r = RANK[statusOf(v)] ?? 0;
-    if (!v.f) v.f = { type: 'Feature', id: v.n, geometry: { type: 'Point', coordinates: [st.lon, st.lat] }, properties: { vid: id, r } };
-    else { v.f.geometry.coordinates = [st.lon, st.lat]; v.f.properties.r = r; }
-  }
   if (layer) layer.set(v.n, v.mx, v.my, v.h, target === 'veh' ? (RANK[statusOf(v)] ?? 0) : HIDDEN);
   if (id === selected) selMoved = true;
   // Zoomed out, the fleet pass is not drawn: a move there waits for the cluster refresh.
@@ -121,7 +150,7 @@ function entry(st) {
   let v = V.get(st.vehicle_id);
   if (!v) {
     v = { n: free.length ? free.pop() : nextN++, st, u: Date.parse(st.updated_at), t: Date.parse(st.ts), crit: false, stale: false, src: null };
-    V.set(st.vehicle_id, v);
+    V.set(st.vehicle_id, v); bySlot[v.n] = v;
   }
   return v;
 }
@@ -150,7 +179,7 @@ export function replaceAll(states) {
   }
   for (const [id, v] of V) {
     if (keep.has(id)) continue;
-    V.delete(id); critIDs.delete(id); free.push(v.n);
+    V.delete(id); critIDs.delete(id); free.push(v.n); bySlot[v.n] = null;
     if (layer) layer.set(v.n, 0, 0, -1, HIDDEN);
     critDirty = clusterDirty = true;
   }
@@ -234,15 +263,66 @@ function frame(now) {
   stats.flushes++; stats.lastFlushMs = dt; stats.maxFlushMs = Math.max(stats.maxFlushMs, dt);
 }
 
-// pushClusters sends the non-critical visible vehicles to the cluster source.
+// pushClusters sends the non-critical visible vehicles to the cluster worker (typed arrays,
+// transferred: the main thread only fills them), which indexes them and then answers a query for
+// the current view. One load at a time: changes meanwhile wait for the next cadence.
 function pushClusters() {
-  const src = map && map.getSource('veh');
-  if (!src) return;
+  if (!worker || loading) return;
   const t0 = performance.now();
-  const features = [];
-  for (const v of V.values()) if (v.src === 'veh') features.push(v.f);
-  src.setData({ type: 'FeatureCollection', features });
+  let k = 0;
+  for (const v of V.values()) if (v.src === 'veh') k++;
+  const lon = new Float64Array(k), lat = new Float64Array(k), rank = new Uint8Array(k), slot = new Uint32Array(k);
+  k = 0;
+  for (const v of V.values()) {
+    if (v.src !== 'veh') continue;
+    lon[k] = v.st.lon; lat[k] = v.st.lat; rank[k] = RANK[statusOf(v)] ?? 0; slot[k] = v.n; k++;
+  }
+  loading = true;
+  worker.postMessage({ type: 'load', lon, lat, rank, slot, maxZoom: CLUSTER_MAX_ZOOM, radius: CLUSTER_RADIUS },
+    [lon.buffer, lat.buffer, rank.buffer, slot.buffer]);
+  queryClusters();
   clusterDirty = false; lastCluster = performance.now();
   const dt = lastCluster - t0;
   stats.clusterUpdates++; stats.maxClusterMs = Math.max(stats.maxClusterMs, dt);
+}
+
+// queryClusters asks the worker for the clusters of the current view (its bounds padded by half a
+// screen on each side, so that a pan shows clusters at once while the next answer comes).
+function queryClusters() {
+  if (!worker || !map) return;
+  const b = map.getBounds(), dx = (b.getEast() - b.getWest()) / 2, dy = (b.getNorth() - b.getSouth()) / 2;
+  const bbox = [Math.max(-180, b.getWest() - dx), Math.max(-85, b.getSouth() - dy), Math.min(180, b.getEast() + dx), Math.min(85, b.getNorth() + dy)];
+  const zoom = map.getZoom();
+  lastQuery = { bbox, z: Math.floor(zoom) };
+  worker.postMessage({ type: 'query', seq: ++querySeq, bbox, zoom });
+}
+
+// covers tells whether a query's clusters are still the right ones for the current view.
+function covers(q) {
+  if (!q || Math.floor(map.getZoom()) !== q.z) return false;
+  const b = map.getBounds();
+  return b.getWest() >= q.bbox[0] && b.getSouth() >= q.bbox[1] && b.getEast() <= q.bbox[2] && b.getNorth() <= q.bbox[3];
+}
+
+// ask sends a request to the worker and resolves to its answer.
+function ask(msg) {
+  if (!worker) return Promise.resolve(null);
+  const req = ++reqSeq;
+  return new Promise((resolve) => { replies.set(req, resolve); worker.postMessage({ ...msg, req }); });
+}
+
+function onWorker(e) {
+  const m = e.data;
+  if (m.type === 'loaded') { loading = false; stats.clusterLoadMs = m.ms; stats.clusterPoints = m.points; return; }
+  if (m.type === 'clusters') {
+    if (m.seq <= shownSeq) return; // an older answer than the one shown
+    shownSeq = m.seq;
+    layer.setClusters(m);
+    stats.clusters = m.count.length;
+    if (!layer.showFleet) layer.draw();
+    return;
+  }
+  if (m.type === 'error') { console.warn('cluster worker', m.message); if (m.req == null) loading = false; }
+  const r = replies.get(m.req);
+  if (r) { replies.delete(m.req); r(m.type === 'expanded' ? m.zoom : m.type === 'leaves' ? m.slots : null); }
 }

@@ -1,12 +1,12 @@
 // map.js — the MapLibre map: offline base map (optionally raster tiles or a PMTiles archive under
 // it), corridors with their buffers, zones (shaded while in force), the live vehicles (fleet.js:
-// a 2D overlay canvas above the map from zoom 10, clusters below it; a vehicle with a critical
-// alarm is never clustered, always on the overlay), the fix of a selected alarm, and the replay
-// layers.
+// a 2D overlay canvas above the map: one by one from zoom 10, clusters below it; a vehicle with a
+// critical alarm is never clustered; no vehicle data repaints the MapLibre canvas), the fix of a
+// selected alarm, and the replay layers.
 import * as maplibregl from '/web/vendor/maplibre-gl/maplibre-gl.mjs';
 import * as F from './fleet.js';
 
-export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval, overlay } from './fleet.js';
+export { upsert, replaceAll, vehicle, vehicles, setCritical, setCarrierFilter, sweepStale, isStale, select, stats, pick, setMinRepaintInterval, overlay, pickCluster, clusterLeaves } from './fleet.js';
 
 export const COLORS = {
   on_route: '#2fd27a', off_route: '#ff9f1a', no_trip: '#5aa9e6', offline: '#8a94a6', stale: '#5d6675',
@@ -14,27 +14,11 @@ export const COLORS = {
 };
 // Fill colours by rank (fleet.RANK: no_trip, on_route, stale, offline, off_route), then critical.
 const BY_RANK = [COLORS.no_trip, COLORS.on_route, COLORS.stale, COLORS.offline, COLORS.off_route, COLORS.critical];
-const RANK_COLOR = (prop) => ['step', ['get', prop], BY_RANK[0], 1, BY_RANK[1], 2, BY_RANK[2], 3, BY_RANK[3], 4, BY_RANK[4]];
 
 const cfg = window.CORRIDOR_CONFIG || {};
 const CENTER = [107.0, 29.78];
 
 let map, clickCb = () => {};
-
-// countBadge draws a cluster's count (point_count_abbreviated) as an image: the screen has no
-// glyph server, so MapLibre cannot draw text itself.
-function countBadge(text) {
-  const pr = 2, font = `700 ${11 * pr}px system-ui, "Noto Sans", "WenQuanYi Micro Hei", sans-serif`;
-  const c = document.createElement('canvas'), g = c.getContext('2d');
-  g.font = font;
-  const w = Math.ceil(g.measureText(text).width) + 6 * pr, h = 16 * pr;
-  c.width = w; c.height = h;
-  g.font = font; g.textAlign = 'center'; g.textBaseline = 'middle';
-  g.lineJoin = 'round'; g.lineWidth = 3 * pr; g.strokeStyle = 'rgba(11,18,32,0.9)';
-  g.strokeText(text, w / 2, h / 2 + pr / 2);
-  g.fillStyle = '#ffffff'; g.fillText(text, w / 2, h / 2 + pr / 2);
-  return { image: g.getImageData(0, 0, w, h), pixelRatio: pr };
-}
 
 // bufferWidth is a line-width expression drawing buffer_m on each side at any zoom (Web Mercator,
 // 512-px tiles, at the region's latitude).
@@ -49,8 +33,6 @@ export function initMap(container, onVehicleClick) {
     base: { type: 'geojson', data: '/web/basemap/changshou.geojson' },
     corr: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
     zones: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
-    veh: { type: 'geojson', data: fc([]), cluster: true, clusterMaxZoom: F.CLUSTER_MAX_ZOOM, clusterRadius: 40,
-      clusterProperties: { worst: ['max', ['get', 'r']] } },
     afix: { type: 'geojson', data: fc([]) },
     rpline: { type: 'geojson', data: fc([]) },
     rpmarks: { type: 'geojson', data: fc([]) },
@@ -84,16 +66,6 @@ export function initMap(container, onVehicleClick) {
       layout: { 'line-cap': 'round', 'line-join': 'round' } },
     { id: 'rp-marks', type: 'circle', source: 'rpmarks', paint: { 'circle-radius': 6, 'circle-color': ['match', ['get', 'm'], 'alarm', '#ff3b4e', '#ffffff'],
       'circle-stroke-color': '#000', 'circle-stroke-width': 1 } },
-    // Below zoom 10: clusters (with their count) and the vehicles no cluster took, from the
-    // cluster source; from zoom 10 the overlay canvas draws every vehicle. Critical vehicles and
-    // the selection ring: always the overlay.
-    { id: 'clusters', type: 'circle', source: 'veh', filter: ['has', 'point_count'], maxzoom: F.CLUSTER_MAX_ZOOM + 1, paint: {
-      'circle-color': RANK_COLOR('worst'), 'circle-opacity': 0.85, 'circle-stroke-color': '#0b1220', 'circle-stroke-width': 2,
-      'circle-radius': ['interpolate', ['linear'], ['get', 'point_count'], 2, 10, 100, 18, 10000, 34] } },
-    { id: 'cluster-count', type: 'symbol', source: 'veh', filter: ['has', 'point_count'], maxzoom: F.CLUSTER_MAX_ZOOM + 1,
-      layout: { 'icon-image': ['concat', 'count-', ['get', 'point_count_abbreviated']], 'icon-allow-overlap': true, 'icon-ignore-placement': true } },
-    { id: 'veh-single', type: 'circle', source: 'veh', filter: ['!', ['has', 'point_count']], maxzoom: F.CLUSTER_MAX_ZOOM + 1, paint: {
-      'circle-color': RANK_COLOR('r'), 'circle-radius': 4.5, 'circle-stroke-color': '#0b1220', 'circle-stroke-width': 1.2 } },
     { id: 'afix', type: 'circle', source: 'afix', paint: { 'circle-radius': 11, 'circle-color': 'rgba(255,59,78,0.15)', 'circle-stroke-color': '#ff3b4e', 'circle-stroke-width': 2.5 } },
     { id: 'rp-pos', type: 'circle', source: 'rppos', paint: { 'circle-radius': 7, 'circle-color': '#f5d547', 'circle-stroke-color': '#000', 'circle-stroke-width': 2 } },
   );
@@ -103,11 +75,6 @@ export function initMap(container, onVehicleClick) {
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
-  // Cluster counts are images made on demand ('count-' + point_count_abbreviated: at most ~1,100
-  // distinct ones); MapLibre 6 awaits this resolver before it draws the symbol.
-  map.setMissingStyleImageResolver((id) => {
-    if (id.startsWith('count-') && !map.hasImage(id)) { const b = countBadge(id.slice(6)); map.addImage(id, b.image, { pixelRatio: b.pixelRatio }); }
-  });
   const ready = new Promise((resolve) => map.on('load', resolve));
   ready.then(() => {
     F.createOverlay(map, BY_RANK);

@@ -10,7 +10,9 @@
 // view's affine transform (pitch is disabled on this screen, so Mercator → screen is a rotation,
 // a scale and a shift, taken from three points MapLibre unprojects), copies one pre-rendered
 // sprite per vehicle (status × heading bucket), then draws the critical vehicles (halo, white
-// outline) and the selection ring on top as paths. A redraw after updates that would take longer
+// outline) and the selection ring on top as paths. Below zoom 10 the fleet pass is off and the
+// clusters (computed by cluster-worker.js, set with setClusters) are drawn instead: a circle in
+// the colour of the worst member with its count as text (a local canvas font: no glyph server). A redraw after updates that would take longer
 // than CHUNK_MS is drawn in slices on a second, hidden canvas and swapped in when complete. The
 // canvases are devicePixelRatio-aware and sized with the map container.
 
@@ -19,6 +21,20 @@ const NOSE = 6; // px the heading mark reaches beyond the circle
 const BUCKETS = 36; // heading marks of the fleet: one sprite per 10°
 const CHUNK_MS = 24; // longest slice of an overlay redraw after updates (ms)
 const OUTLINE = '#0b1220', HEAD = '#e8edf7', HALO = 'rgba(255,59,78,0.25)';
+const COUNT_FONT = '700 11px system-ui, "Noto Sans", "WenQuanYi Micro Hei", sans-serif';
+const SINGLE_R = 4.5; // radius of a vehicle no cluster took (CSS px)
+
+// clusterRadius is a cluster's circle radius by its count: 10 px at 2, 18 at 100, 34 at 10,000.
+export function clusterRadius(count) {
+  if (count <= 100) return 10 + 8 * (Math.max(2, count) - 2) / 98;
+  return 18 + 16 * Math.min(1, (count - 100) / 9900);
+}
+// countLabel abbreviates a count as MapLibre's point_count_abbreviated does (1.2k, 15k).
+export function countLabel(n) {
+  if (n >= 10000) return Math.round(n / 1000) + 'k';
+  if (n >= 1000) return Math.round(n / 100) / 10 + 'k';
+  return String(n);
+}
 
 // lngLatToMercator gives MapLibre's Mercator coordinates ([0,0] top left, [1,1] bottom right).
 export function lngLatToMercator(lon, lat) {
@@ -39,6 +55,7 @@ export class VehicleOverlay {
     this.head = new Float32Array(this.cap); this.code = new Uint8Array(this.cap).fill(HIDDEN);
     this.crit = []; this.sel = null; // [mx, my, heading] each; sel: [mx, my]
     this.showFleet = true; this.fleetHeads = true;
+    this.cl = null; // clusters: {mx, my, count, worst, id} (cluster-worker.js), drawn while !showFleet
     this.job = null; this.pending = false; this.back = null; this.cost = 0; this.drawn = 0;
     this.stats = { draws: 0, drawn: 0, lastMs: 0, maxMs: 0 };
     const c = this.canvas = document.createElement('canvas');
@@ -90,6 +107,20 @@ export class VehicleOverlay {
   // setCritical replaces the critical vehicles: a list of [mx, my, heading].
   setCritical(list) { this.crit = list; }
   setSelected(p) { this.sel = p; }
+  // setClusters replaces the clusters (and the vehicles no cluster took) drawn below zoom 10.
+  setClusters(cl) { this.cl = cl; }
+  // clusters lists the clusters drawn now (for the browser test): screen position (CSS px),
+  // radius, count and its label, worst rank, and cluster id (the vehicle's slot when count is 1).
+  clusters() {
+    const cl = this.cl;
+    if (!cl || this.showFleet) return [];
+    const { a, b, c, d, e, f } = this.view(), out = [];
+    for (let i = 0; i < cl.count.length; i++) {
+      const n = cl.count[i], x = a * cl.mx[i] + c * cl.my[i] + e, y = b * cl.mx[i] + d * cl.my[i] + f;
+      out.push({ x, y, r: n > 1 ? clusterRadius(n) : SINGLE_R, count: n, label: n > 1 ? countLabel(n) : null, worst: cl.worst[i], id: cl.id[i] });
+    }
+    return out;
+  }
 
   // transform returns [a, b, c, d, e, f]: screen x = a·mx + c·my + e, y = b·mx + d·my + f (CSS px).
   transform() {
@@ -224,6 +255,7 @@ export class VehicleOverlay {
     const { a, b, c, d, e, f, dpr, rot } = T;
     if (!T.w || !T.h) return;
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (!this.showFleet && this.cl) this.drawClusters(g, T);
     if (this.crit.length) {
       const pts = this.crit.map(([mx, my, hd]) => [a * mx + c * my + e, b * mx + d * my + f, hd]);
       g.beginPath();
@@ -244,6 +276,33 @@ export class VehicleOverlay {
       g.beginPath(); g.arc(a * mx + c * my + e, b * mx + d * my + f, 15, 0, 2 * Math.PI);
       g.lineWidth = 2; g.strokeStyle = '#ffffff'; g.stroke();
     }
+  }
+
+  // drawClusters draws the vehicles no cluster took (sprites, as the fleet pass), then the
+  // clusters with their counts, smallest first so that a large cluster is on top.
+  drawClusters(g, T) {
+    const { a, b, c, d, e, f, w, h, dpr } = T, cl = this.cl, n = cl.count.length;
+    const sp = this.sprites(SINGLE_R, false), half = sp.half, big = [];
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    for (let i = 0; i < n; i++) {
+      const x = a * cl.mx[i] + c * cl.my[i] + e, y = b * cl.mx[i] + d * cl.my[i] + f;
+      if (cl.count[i] > 1) { if (x > -40 && y > -40 && x < w + 40 && y < h + 40) big.push([x, y, cl.count[i], cl.worst[i]]); continue; }
+      if (x < -8 || y < -8 || x > w + 8 || y > h + 8) continue;
+      g.drawImage(sp.get(cl.worst[i], BUCKETS), Math.round(x * dpr) - half, Math.round(y * dpr) - half);
+      this.drawn++;
+    }
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    big.sort((p, q) => p[2] - q[2]);
+    g.lineWidth = 2; g.strokeStyle = OUTLINE;
+    for (const [x, y, k, r] of big) {
+      g.beginPath(); g.arc(x, y, clusterRadius(k), 0, 2 * Math.PI);
+      g.globalAlpha = 0.85; g.fillStyle = this.colors[r] || this.colors[0]; g.fill();
+      g.globalAlpha = 1; g.stroke();
+    }
+    g.font = COUNT_FONT; g.textAlign = 'center'; g.textBaseline = 'middle'; g.lineJoin = 'round';
+    g.lineWidth = 3; g.strokeStyle = 'rgba(11,18,32,0.9)'; g.fillStyle = '#ffffff';
+    for (const [x, y, k] of big) { const t = countLabel(k); g.strokeText(t, x, y + 0.5); g.fillText(t, x, y + 0.5); }
+    this.drawn += big.length;
   }
 
   done(ms) {

@@ -138,28 +138,47 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     await page.waitForFunction((b) => window.__corridor.sound.beeps > b, beeps0, { timeout: 5000 });
     const audio = await page.evaluate(() => window.__corridor.sound.sounding);
     assert.equal(audio, true);
-    // Zoomed out, the fleet is clustered (with counts drawn as images) and the critical vehicle
-    // is in no cluster.
+    // Zoomed out, the overlay canvas draws the fleet as clusters (computed in the cluster worker)
+    // with their counts as text; the critical vehicle is in no cluster and drawn on top; the
+    // MapLibre style has no vehicle source at all.
     const clustered = await page.evaluate(async () => {
-      const map = window.__corridor.map.getMap();
+      const M = window.__corridor.map, map = M.getMap(), ov = M.overlay();
       window.__view = { center: map.getCenter(), zoom: map.getZoom() };
       map.jumpTo({ zoom: 7.5 });
-      const src = map.getSource('veh');
-      for (let i = 0; i < 100; i++) {
-        const cs = map.queryRenderedFeatures({ layers: ['clusters'] });
+      for (let i = 0; i < 200; i++) {
+        // Wait for the overlay to be drawn for this view with the worker's clusters for this zoom.
+        const ready = ov.cl && Math.floor(ov.cl.zoom) === Math.floor(map.getZoom()) && ov.drawnFor(ov.view()) && !ov.job;
+        const cs = ready ? ov.clusters().filter((c) => c.count > 1) : [];
         if (cs.length) {
-          const leaves = (await Promise.all(cs.map((c) => src.getClusterLeaves(c.properties.cluster_id, Infinity, 0)))).flat();
-          const counts = cs.map((c) => 'count-' + c.properties.point_count_abbreviated);
-          await new Promise((r) => setTimeout(r, 500)); // the count images are made on demand
-          return { clusters: cs.length, leaves: leaves.map((f) => f.properties.vid), images: counts.every((id) => map.hasImage(id)) };
+          // Paint under every cluster on screen, read in the same task as the list (the worker's
+          // next answer redraws the overlay).
+          const g = ov.canvas.getContext('2d'), dpr = ov.dpr;
+          const alpha = cs.filter((c) => c.x >= 0 && c.y >= 0 && c.x < ov.w && c.y < ov.h)
+            .map((c) => g.getImageData(Math.round(c.x * dpr), Math.round(c.y * dpr), 1, 1).data[3]);
+          const crit = M.vehicles().get('webtest-1'), p = map.project([crit.st.lon, crit.st.lat]);
+          const critPick = M.pick(p);
+          const leaves = (await Promise.all(cs.map((c) => M.clusterLeaves(c.id)))).flat();
+          const counted = cs.reduce((s, c) => s + c.count, 0);
+          // A reload of the worker's index between the list and the leaves renumbers the
+          // clusters: ask again.
+          if (leaves.length === counted || i >= 150) return {
+            clusters: cs.length, counted, leaves: leaves.length, ids: leaves, alpha, cs,
+            labels: cs.every((c) => c.label && /^[0-9.]+k?$/.test(c.label)), painted: alpha.length > 0 && alpha.every((x) => x > 0),
+            critPick, vehSource: !!map.getSource('veh'), fleet: ov.showFleet,
+          };
         }
         await new Promise((r) => setTimeout(r, 100));
       }
       return null;
     });
     assert.ok(clustered && clustered.clusters > 0, 'no cluster at zoom 7.5');
-    assert.ok(clustered.images, 'cluster count images');
-    assert.ok(!clustered.leaves.includes('webtest-1'), 'the critical vehicle is inside a cluster');
+    assert.equal(clustered.fleet, false, 'the fleet pass is off below zoom 10');
+    assert.ok(clustered.labels, `cluster count labels: ${JSON.stringify(clustered)}`);
+    assert.ok(clustered.painted, `a cluster on screen with no paint at its centre: ${JSON.stringify(clustered)}`);
+    assert.equal(clustered.leaves, clustered.counted, 'cluster leaves and counts differ');
+    assert.ok(!clustered.ids.includes('webtest-1'), 'the critical vehicle is inside a cluster');
+    assert.equal(clustered.critPick, 'webtest-1', 'the critical vehicle is not on top');
+    assert.equal(clustered.vehSource, false, 'MapLibre still has a vehicle source');
     await page.screenshot({ path: `${OUT}/clusters-en.png` });
     await page.evaluate(() => window.__corridor.map.getMap().jumpTo(window.__view));
     // The wall layout with a demo truck's card open (the overview stays where it is).
