@@ -180,6 +180,21 @@ test('monitoring screen end to end', { timeout: 420_000 }, async (t) => {
     assert.equal(clustered.critPick, 'webtest-1', 'the critical vehicle is not on top');
     assert.equal(clustered.vehSource, false, 'MapLibre still has a vehicle source');
     await page.screenshot({ path: `${OUT}/clusters-en.png` });
+    // A click on a cluster (one the page does not cover with a label, away from the critical
+    // vehicle) zooms in past the clusters.
+    const target = await page.evaluate(() => {
+      const M = window.__corridor.map, map = M.getMap(), ov = M.overlay(), box = map.getCanvas().getBoundingClientRect();
+      const crit = M.vehicles().get('webtest-1'), p = map.project([crit.st.lon, crit.st.lat]);
+      for (const c of ov.clusters()) {
+        if (c.count < 2 || Math.hypot(c.x - p.x, c.y - p.y) < 30) continue;
+        const x = box.left + c.x, y = box.top + c.y;
+        if (document.elementFromPoint(x, y) === map.getCanvas()) return { x, y };
+      }
+      return null;
+    });
+    assert.ok(target, 'no cluster free to click');
+    await page.mouse.click(target.x, target.y);
+    await page.waitForFunction(() => window.__corridor.map.getMap().getZoom() >= 10 && !window.__corridor.map.getMap().isMoving(), null, { timeout: 20_000 });
     await page.evaluate(() => window.__corridor.map.getMap().jumpTo(window.__view));
     // The wall layout with a demo truck's card open (the overview stays where it is).
     await page.evaluate(() => window.__corridor.selectVehicle('csc-101'));
