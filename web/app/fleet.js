@@ -13,7 +13,7 @@ import { VehicleOverlay, HIDDEN, lngLatToMercator, fleetRadius } from './overlay
 // RANK orders statuses by how much they need attention: a cluster shows its worst member.
 export const RANK = { no_trip: 0, on_route: 1, stale: 2, offline: 3, off_route: 4 };
 export const CLUSTER_MAX_ZOOM = 9; // clusters up to zoom 9.x; vehicles one by one from zoom 10
-const CLUSTER_EVERY_MS = 3000; // refresh of the cluster source for a large fleet
+const CLUSTER_EVERY_MS = 3000; // reload of the cluster worker's index for a large fleet
 const SMALL_FLEET = 2000; // up to this many vehicles the clusters follow every second
 const CLUSTER_RADIUS = 40; // px (of a 512-px tile) within which points merge, as MapLibre's clusterRadius
 
@@ -68,7 +68,7 @@ export function attach(m, onClick) {
     const vid = pick(e.point);
     if (vid) { clickCb(vid); return; }
     const c = pickCluster(e.point);
-    if (!c) return;
+    if (!c || c.count < 2) return; // a vehicle no cluster took is pick()'s
     // null: the index was reloaded since the clusters were drawn (ids renumbered): zoom in by two.
     const z = (await ask({ type: 'expand', id: c.id })) ?? map.getZoom() + 2;
     map.easeTo({ center: map.unproject([c.x, c.y]), zoom: Math.min(Math.max(z, CLUSTER_MAX_ZOOM + 1), 12) });
