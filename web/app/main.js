@@ -69,12 +69,13 @@ async function boot() {
   M.fitCorridors([...S.corridors.values()]);
   updateZones();
   A.refreshCarrierFilter();
+  renderCarriers(); // at once, not only at the next 5-second refresh
   connect();
   setInterval(() => { M.sweepStale(); renderStream(); renderClock(); }, 1000);
   setInterval(() => document.body.classList.toggle('blink'), 600); // flashing alarms, sounding, stream down
   setInterval(updateZones, 30000);
   // Corridors, zones, carriers and vehicles change rarely: re-read them every minute.
-  setInterval(async () => { try { await loadStatic(); M.setCorridors([...S.corridors.values()]); updateZones(); A.refreshCarrierFilter(); } catch (e) { console.warn('reload', e); } }, 60000);
+  setInterval(async () => { try { await loadStatic(); M.setCorridors([...S.corridors.values()]); updateZones(); A.refreshCarrierFilter(); renderCarriers(); } catch (e) { console.warn('reload', e); } }, 60000);
   setInterval(renderKPIs, 1000);
   setInterval(loadToday, 60000);
   setInterval(renderCarriers, 5000);
