@@ -67,7 +67,6 @@ func TestStreamThatLostItsTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.Remove(filepath.Join(msgs, "index.db"))
-	_ = os.Remove(filepath.Join(dir, "jetstream", "$G", "streams", natsbus.StreamTelemetry, "obs", "index.db"))
 	defer start()()
 	var after natsbus.StreamPos
 	waitFor(t, 15*time.Second, "the stream back, shorter", func() bool {

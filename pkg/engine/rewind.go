@@ -87,7 +87,7 @@ func writtenAnew(ctx context.Context, s jetstream.Stream, sp natsbus.StreamPos, 
 		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, time.Time{}, false, err
 		}
-		if err == nil && m.Time.Truncate(time.Microsecond).Equal(at.Truncate(time.Microsecond)) {
+		if err == nil && streamTime(m.Time).Equal(streamTime(at)) {
 			return 0, time.Time{}, false, nil // the same message
 		}
 	}
@@ -106,7 +106,7 @@ func writtenAnew(ctx context.Context, s jetstream.Stream, sp natsbus.StreamPos, 
 		if err != nil {
 			return 0, time.Time{}, false, err
 		}
-		if m.Time.After(at) {
+		if streamTime(m.Time).After(streamTime(at)) {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -121,3 +121,7 @@ func writtenAnew(ctx context.Context, s jetstream.Stream, sp natsbus.StreamPos, 
 	}
 	return lo - 1, prev.Time, true, nil
 }
+
+// streamTime is a stream time as the checkpoint keeps it (PostgreSQL: microseconds), so that a
+// message's time and its stored copy compare equal.
+func streamTime(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
